@@ -1,0 +1,1 @@
+"""Pure-torch dataset generators (no Lightning, no Hydra)."""

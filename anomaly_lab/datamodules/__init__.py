@@ -1,0 +1,1 @@
+"""LightningDataModules (thin layers over the pure-torch generators and readers)."""

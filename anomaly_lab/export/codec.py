@@ -1,0 +1,50 @@
+"""The contract between a generator and the exporters.
+
+A *generator* is any object with
+
+- ``generate(indices) -> dict[str, Tensor]``: the whole batch for these global sample indices;
+- ``config_dict() -> dict``: plain values that describe it (written to the manifest);
+- ``codec() -> Codec``: how its batches become Arrow tables and files, and back.
+
+A ``Codec`` turns batches into ``pyarrow.Table`` rows (``to_table``), restores batches from a
+table (``from_table``), names the per-file metadata (``metadata``), draws a preview PNG
+(``preview``), and may write formats other than parquet (``write_other``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+from torch import Tensor
+
+
+@runtime_checkable
+class Codec(Protocol):
+    #: layouts ``to_table`` accepts; the first is the default
+    layouts: tuple[str, ...]
+    #: formats besides parquet that ``write_other`` writes (e.g. ``("npz",)``)
+    other_formats: tuple[str, ...]
+
+    def to_table(self, batch: dict[str, Tensor], layout: str) -> pa.Table: ...
+
+    def from_table(self, table: pa.Table, metadata: dict[str, str]) -> dict[str, Tensor]: ...
+
+    def metadata(self, layout: str) -> dict[str, str]: ...
+
+    def preview(self, batch: dict[str, Tensor], path: str) -> None: ...
+
+    def write_other(self, fmt: str, batches: Iterable[dict[str, Tensor]], path: str) -> list[str]:
+        """Write all ``batches`` in format ``fmt`` to ``path`` (already a temporary name);
+        return the paths written (the caller renames them into place)."""
+        ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    def generate(self, indices) -> dict[str, Tensor]: ...
+
+    def config_dict(self) -> dict: ...
+
+    def codec(self) -> Codec: ...

@@ -1,0 +1,138 @@
+"""Counter-based randomness: every random number is a pure function of
+``(seed, sample index, stream, counter)``.
+
+A generator asks for the numbers of one *purpose* (a stream name such as ``"perspective"``) for a
+batch of sample indices; sample ``i`` gets the same numbers whether it is drawn alone, in a batch of
+512, in a DataLoader worker, on another rank or device. The hash is MurmurHash3's 32-bit finaliser
+applied over the words of the key, computed with int64 tensor ops (values kept in [0, 2**32)), so
+it runs on any device and gives bit-identical integers on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+_M32 = 0xFFFFFFFF
+
+
+def _fmix32(h: Tensor) -> Tensor:
+    """MurmurHash3 finaliser on int64 tensors holding values in [0, 2**32)."""
+    h = h ^ (h >> 16)
+    h = (h * 0x85EBCA6B) & _M32  # low 32 bits are exact under int64 wrap-around
+    h = h ^ (h >> 13)
+    h = (h * 0xC2B2AE35) & _M32
+    h = h ^ (h >> 16)
+    return h
+
+
+def _absorb(h: Tensor | int, word: Tensor | int) -> Tensor:
+    """Mix one 32-bit word into the running hash."""
+    if not isinstance(h, Tensor):
+        h = torch.tensor(h, dtype=torch.int64)
+    w = word if isinstance(word, Tensor) else torch.tensor(word, dtype=torch.int64, device=h.device)
+    return _fmix32((h ^ _fmix32((w + 0x9E3779B9) & _M32)) & _M32)
+
+
+def stream_id(stream: str | int) -> int:
+    """A stable 32-bit id of a stream name (crc32), or the integer itself."""
+    if isinstance(stream, int):
+        return stream & _M32
+    return zlib.crc32(stream.encode("utf-8")) & _M32
+
+
+def hash_bits(seed: int, index: Tensor, stream: str | int, count: int) -> Tensor:
+    """Random 32-bit integers, shape ``(len(index), count)``, int64 in [0, 2**32)."""
+    if index.dtype != torch.int64:
+        index = index.to(torch.int64)
+    if index.dim() != 1:
+        raise ValueError(f"index must be 1-D, got shape {tuple(index.shape)}")
+    if bool((index < 0).any()):
+        raise ValueError("sample indices must be non-negative")
+    device = index.device
+    seed = int(seed)
+    key = _absorb(torch.tensor(0x3C6EF372, dtype=torch.int64, device=device), seed & _M32)
+    key = _absorb(key, (seed >> 32) & _M32)
+    key = _absorb(key, stream_id(stream))
+    h = _absorb(key, index & _M32)
+    h = _absorb(h, (index >> 32) & _M32)
+    counter = torch.arange(count, dtype=torch.int64, device=device)
+    return _absorb(h[:, None], counter[None, :])
+
+
+class CounterRNG:
+    """Per-sample random draws for a batch of sample indices.
+
+    ``CounterRNG(seed, index).uniform("blur", (T,))`` returns a ``(B, T)`` tensor on ``index``'s
+    device whose row ``b`` depends only on ``(seed, index[b], "blur")``. Different streams are
+    independent; ask for each purpose by its own name so adding a draw never shifts another.
+    """
+
+    def __init__(self, seed: int, index: Tensor | Sequence[int], device: torch.device | str | None = None):
+        if not isinstance(index, Tensor):
+            index = torch.as_tensor(list(index), dtype=torch.int64)
+        if device is not None:
+            index = index.to(device)
+        self.seed = int(seed)
+        self.index = index.to(torch.int64)
+
+    @property
+    def device(self) -> torch.device:
+        return self.index.device
+
+    def __len__(self) -> int:
+        return int(self.index.numel())
+
+    def bits(self, stream: str | int, shape: Sequence[int] = ()) -> Tensor:
+        shape = tuple(int(s) for s in shape)
+        n = math.prod(shape) if shape else 1
+        return hash_bits(self.seed, self.index, stream, n).reshape(len(self), *shape)
+
+    def uniform(self, stream: str | int, shape: Sequence[int] = (), low=0.0, high=1.0) -> Tensor:
+        """Float32 uniform in ``[low, high)``; 24 random bits per value. Bounds may be tensors."""
+        u = (self.bits(stream, shape) >> 8).to(torch.float32) * (1.0 / (1 << 24))
+        return low + (high - low) * u if (low != 0.0 or high != 1.0) else u
+
+    def uniform64(self, stream: str | int, shape: Sequence[int] = ()) -> Tensor:
+        """Float64 uniform in ``(0, 1]`` with 32 random bits (for log/Box-Muller)."""
+        return (self.bits(stream, shape).to(torch.float64) + 1.0) * (1.0 / 4294967296.0)
+
+    def normal(self, stream: str | int, shape: Sequence[int] = (), mean=0.0, std=1.0) -> Tensor:
+        """Float32 standard normal via Box-Muller on two independent sub-streams."""
+        u1 = self.uniform64(f"{stream}/bm1" if isinstance(stream, str) else stream ^ 0x1, shape)
+        u2 = self.uniform64(f"{stream}/bm2" if isinstance(stream, str) else stream ^ 0x2, shape)
+        z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
+        z = z.to(torch.float32)
+        return mean + std * z if (mean != 0.0 or std != 1.0) else z
+
+    def integers(self, stream: str | int, shape: Sequence[int], high, low=0) -> Tensor:
+        """Int64 uniform in ``[low, high)``; ``high``/``low`` may be ints or tensors broadcastable
+        to ``(B, *shape)``. Uses Lemire's multiply-shift (exact for ranges below 2**31)."""
+        bits = self.bits(stream, shape)
+        span = torch.as_tensor(high, dtype=torch.int64, device=self.device) - torch.as_tensor(
+            low, dtype=torch.int64, device=self.device
+        )
+        if bool((span <= 0).any()):
+            raise ValueError("integers(): high must exceed low for every sample")
+        return torch.as_tensor(low, dtype=torch.int64, device=self.device) + ((bits * span) >> 32)
+
+    def bernoulli(self, stream: str | int, shape: Sequence[int], p) -> Tensor:
+        """Bool tensor, True with probability ``p`` (float or tensor)."""
+        return self.uniform(stream, shape) < torch.as_tensor(p, device=self.device)
+
+    def permutation_keys(self, stream: str | int, n: int) -> Tensor:
+        """Per-sample random permutations of ``range(n)``: ``(B, n)`` int64 (argsort of keys)."""
+        return torch.argsort(self.bits(stream, (n,)), dim=1)
+
+    def distinct_pair(self, stream: str | int, n: int) -> tuple[Tensor, Tensor]:
+        """Two different integers in ``[0, n)`` per sample, uniform over the n*(n-1) ordered pairs."""
+        if n < 2:
+            raise ValueError("distinct_pair needs n >= 2")
+        a = self.integers(f"{stream}/a", (), n)
+        b = self.integers(f"{stream}/b", (), n - 1)
+        b = b + (b >= a).to(torch.int64)
+        return a, b
