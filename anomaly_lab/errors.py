@@ -52,3 +52,35 @@ def check_range(
         interval = ("[" if low_inclusive else "(") + f"{lb}, {hb}" + ("]" if high_inclusive else ")")
         raise ConfigError(f"{name}={value!r} is out of range; allowed: {interval}")
     return value
+
+
+def find_user_error(exc: BaseException) -> AnomalyLabError | None:
+    """The AnomalyLabError behind ``exc`` (Hydra wraps errors raised while instantiating)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, AnomalyLabError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class exit_on_user_error:
+    """Context manager for entry points: a user error becomes one line on stderr and exit code 2.
+
+    Anything else propagates with its traceback (it is a bug, not a user error).
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        err = find_user_error(exc)
+        if err is None:
+            return False
+        import sys
+
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
