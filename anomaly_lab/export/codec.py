@@ -36,8 +36,12 @@ class Codec(Protocol):
     def preview(self, batch: dict[str, Tensor], path: str) -> None: ...
 
     def write_other(self, fmt: str, batches: Iterable[dict[str, Tensor]], path: str) -> list[str]:
-        """Write all ``batches`` in format ``fmt`` to ``path`` (already a temporary name);
-        return the paths written (the caller renames them into place)."""
+        """Write all ``batches`` (an iterator, in sample-index order) in format ``fmt``.
+
+        ``path`` is the final file path with ``.tmp`` appended (e.g. ``out/test.npz.tmp``); write
+        there, and write any companion file as ``<its final path>.tmp`` too (e.g.
+        ``out/test.labels.npy.tmp``). Return every path written; the exporter renames each into
+        place by dropping the ``.tmp`` suffix, and deletes them if anything fails."""
         ...
 
 
