@@ -1,0 +1,28 @@
+#!/usr/bin/env python
+"""Export a dataset offline.
+
+    python generate.py                                   # 1,000 RandomAnomaly rows -> out/random_anomaly/
+    python generate.py size=58000 split=train seed=3 out_dir=/data/ra export.compression=gzip
+    python generate.py preset=random_anomaly_paper       # the published splits (58k / 1k / 1k), gzip
+    python generate.py export.layout=compact             # uint8 frames, several times smaller
+    python generate.py data=moving_mnist export.format=npz
+
+Options live in conf/generate.yaml (and conf/data/<name>.yaml); `--help` lists them.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from anomaly_lab.errors import exit_on_user_error
+
+
+@hydra.main(config_path="conf", config_name="generate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from anomaly_lab.export.generate import run_generate
+
+    with exit_on_user_error():
+        run_generate(cfg)
+
+
+if __name__ == "__main__":
+    main()
