@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""Run every benchmark in bench/ and rewrite BENCHMARKS.md with the figures, date and machine.
+
+    python bench/run_all.py            # full runs
+    python bench/run_all.py --quick    # smaller sizes, for a smoke check
+    python bench/run_all.py --only synthesis export
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import os
+import platform
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MODULES = ["synthesis", "export", "training", "sparse_backends", "moving_mnist", "timeseries", "spectrogram"]
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}")
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke check)")
+    ap.add_argument("--only", nargs="*", help=f"subset of {MODULES}")
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = ap.parse_args(argv)
+    sys.path.insert(0, HERE)
+    sections = []
+    failed = []
+    for name in args.only or MODULES:
+        if not os.path.exists(os.path.join(HERE, f"{name}.py")):
+            continue
+        print(f"== {name}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            rows = importlib.import_module(name).run(quick=args.quick)
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        sections.append((name, rows, time.perf_counter() - t0))
+    today = datetime.date.today().isoformat()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest run: {today}{' (quick mode)' if args.quick else ''}, `python bench/run_all.py"
+        f"{' --quick' if args.quick else ''}`.",
+        f"Machine: {machine()}.",
+        "",
+        "Each ratio is ours / baseline (for times and bytes, baseline / ours), both measured in the same run;",
+        "higher is better for ours. Targets are from the issues.",
+        "",
+    ]
+    for name, rows, wall in sections:
+        lines += [f"## {name} ({wall:.0f} s)", "", "| benchmark | ours | baseline | unit | ratio | notes |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['name']} | {fmt(r['ours'])} | {fmt(r.get('baseline', ''))} | {r.get('unit', '')} | "
+                         f"{fmt(r.get('ratio', ''))} | {r.get('notes', '')} |")
+        lines.append("")
+    with open(args.out, "w") as fh:
+        fh.write("\n".join(lines))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
