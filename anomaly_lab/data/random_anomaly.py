@@ -1,0 +1,122 @@
+"""RandomAnomaly: sequences of one digit class where one image was made with another recipe.
+
+Faithful to the released generator (see shared/spec/random_anomaly.md): T images of class c pass
+through recipe A (fresh random draws per image), one slot p is replaced by a fresh class-c image
+through recipe B != A, a blank frame (zeros in normalised space) is appended, and ``y`` holds T flags
+followed by p. Unlike the original, every draw is a pure function of (seed, sample index), so the
+data can be regenerated bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from anomaly_lab.device import resolve_device
+from anomaly_lab.errors import check_choice, check_range
+from anomaly_lab.rng import CounterRNG
+from anomaly_lab.sources import ImageSource, load_source
+from anomaly_lab.synth.geometry import resize
+from anomaly_lab.synth.photometric import clamp_per_image
+from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES, make_recipes
+
+CLASS_MODES = ("source_label", "uniform")
+
+
+class RandomAnomalyGenerator:
+    """Makes RandomAnomaly batches for any sample indices, on ``device``.
+
+    ``generate(indices)`` returns ``x`` (B, T+1, 1, S, S) float32 (normalised with ``mean``/``std``;
+    the last frame blank), ``y`` (B, T+1) int64 (T flags, then the anomaly slot, or T when the
+    sequence has no anomaly), and ``recipe_a``, ``recipe_b``, ``digit`` (B,) int64.
+    """
+
+    def __init__(
+        self,
+        source: ImageSource | None = None,
+        seq_len: int = 10,
+        image_size: int = 50,
+        recipes: Sequence = RANDOM_ANOMALY_RECIPES,
+        anomaly_prob: float = 1.0,
+        class_mode: str = "source_label",
+        seed: int = 0,
+        device: str | torch.device = "auto",
+        mean: float = 0.1307,
+        std: float = 0.3081,
+    ):
+        check_range("seq_len", seq_len, 2, integer=True)
+        check_range("image_size", image_size, 8, integer=True)
+        check_range("anomaly_prob", anomaly_prob, 0.0, 1.0)
+        check_choice("class_mode", class_mode, CLASS_MODES)
+        check_range("seed", seed, 0, integer=True)
+        check_range("std", std, 0.0, low_inclusive=False)
+        self.recipes = make_recipes(recipes)
+        self.device = resolve_device(device)
+        self.source = (source if source is not None else load_source("bundled", "train")).to(self.device)
+        self.seq_len, self.image_size = seq_len, image_size
+        self.anomaly_prob, self.class_mode, self.seed = float(anomaly_prob), class_mode, seed
+        self.mean, self.std = float(mean), float(std)
+
+    @property
+    def recipe_names(self) -> list[str]:
+        return [r.name for r in self.recipes]
+
+    def config_dict(self) -> dict:
+        return {
+            "dataset": "random_anomaly", "source": self.source.name, "source_size": len(self.source),
+            "seq_len": self.seq_len, "image_size": self.image_size, "recipes": [r.to_dict() for r in self.recipes],
+            "anomaly_prob": self.anomaly_prob, "class_mode": self.class_mode, "seed": self.seed,
+            "mean": self.mean, "std": self.std,
+        }
+
+    def codec(self):
+        from anomaly_lab.export.random_anomaly import RandomAnomalyCodec
+
+        return RandomAnomalyCodec(self)
+
+    def generate(self, indices: Tensor | Sequence[int]) -> dict[str, Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
+        b, t, s = idx.numel(), self.seq_len, self.image_size
+        rng = CounterRNG(self.seed, idx)
+
+        # per sequence: class, recipes A != B, anomaly slot, whether it has an anomaly
+        if self.class_mode == "source_label":
+            digit = self.source.labels[idx % len(self.source)]
+        else:
+            present = self.source.present_classes()
+            digit = present[rng.integers("digit", (), high=len(present))]
+        rec_a, rec_b = rng.distinct_pair("recipes", len(self.recipes))
+        slot = rng.integers("slot", (), high=t)
+        if self.anomaly_prob >= 1.0:
+            has = torch.ones(b, dtype=torch.bool, device=self.device)
+        else:
+            has = rng.uniform("has_anomaly", ()) < self.anomaly_prob
+
+        # per frame: frame slot t draws under id idx*(T+1)+t; the anomaly's fresh image uses id idx*(T+1)+T
+        steps = torch.arange(t, device=self.device)
+        is_anom = has[:, None] & (steps[None, :] == slot[:, None])  # (B, T)
+        draw = torch.where(is_anom, torch.full_like(is_anom, t, dtype=torch.int64), steps[None, :].expand(b, t))
+        frame_id = (idx[:, None] * (t + 1) + draw).reshape(-1)
+        frame_rng = CounterRNG(self.seed, frame_id)
+        src = self.source.draw_of_class(digit.repeat_interleave(t), frame_rng.bits("source"))
+        images = self.source.images[src].unsqueeze(1).to(torch.float32) / 255.0
+        images = resize(images, s)  # baseline: resize only
+        low = images.amin(dim=(1, 2, 3))
+        high = images.amax(dim=(1, 2, 3))
+        recipe = torch.where(is_anom, rec_b[:, None], rec_a[:, None]).reshape(-1)
+
+        out = torch.empty_like(images)
+        for r in torch.unique(recipe).tolist():  # loop over recipes, never over samples
+            sel = torch.nonzero(recipe == r).flatten()
+            sub_rng = CounterRNG(self.seed, frame_id[sel])
+            out[sel] = self.recipes[r].apply(images[sel], sub_rng)
+        out = (clamp_per_image(out, low, high) - self.mean) / self.std
+
+        x = torch.zeros(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
+        x[:, :t] = out.reshape(b, t, 1, s, s)
+        y = torch.zeros(b, t + 1, dtype=torch.int64, device=self.device)
+        y[:, :t] = is_anom.to(torch.int64)
+        y[:, t] = torch.where(has, slot, torch.full_like(slot, t))
+        return {"x": x, "y": y, "recipe_a": rec_a, "recipe_b": rec_b, "digit": digit}

@@ -1,0 +1,189 @@
+"""Batched geometric ops with per-image parameters: resize, perspective, affine/rotation, elastic.
+
+Each kernel reproduces the matching ``torchvision.transforms.v2.functional`` tensor kernel (same
+grid construction, ``grid_sample`` with ``align_corners=False``, and torchvision's fill mask), but
+takes one parameter set per image and warps the whole batch with one ``grid_sample`` call.
+Images are ``(N, C, H, W)`` floats.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from anomaly_lab.rng import CounterRNG
+
+
+def resize(images: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """Bilinear resize with antialias, as ``torchvision.transforms.v2.functional.resize``."""
+    if isinstance(size, int):
+        size = (size, size)
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def grid_transform(images: Tensor, grid: Tensor, fill: float | None = 0.0) -> Tensor:
+    """``grid_sample`` (bilinear, zeros padding) plus torchvision's fill handling: a ones channel is
+    warped with the image and outside pixels are blended towards ``fill``."""
+    if fill is None:
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    n, c, h, w = images.shape
+    stacked = torch.cat([images, images.new_ones(n, 1, h, w)], dim=1)
+    out = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    img, mask = out[:, :c], out[:, c:]
+    return (img - fill) * mask + fill if fill != 0.0 else img * mask
+
+
+# -- perspective ---------------------------------------------------------------------------------
+def sample_perspective_points(rng: CounterRNG, stream: str, height: int, width: int, distortion: float) -> Tensor:
+    """End points ``(N, 4, 2)`` (x, y) of torchvision's ``RandomPerspective``: each corner drawn
+    independently within ``int(distortion * half size) + 1`` pixels of its own corner."""
+    bh = int(distortion * (height // 2)) + 1
+    bw = int(distortion * (width // 2)) + 1
+    lo_x = torch.tensor([0, width - bw, width - bw, 0], device=rng.device)
+    lo_y = torch.tensor([0, 0, height - bh, height - bh], device=rng.device)
+    dx = rng.integers(f"{stream}/x", (4,), high=bw)
+    dy = rng.integers(f"{stream}/y", (4,), high=bh)
+    return torch.stack([lo_x + dx, lo_y + dy], dim=-1)
+
+
+def perspective_coefficients(startpoints: Tensor, endpoints: Tensor) -> Tensor:
+    """Per-image coefficients ``(N, 8)`` mapping output to input pixels, solved in float64 like
+    torchvision's ``_get_perspective_coeffs`` (batched least squares) and returned as float32."""
+    start = startpoints.to(torch.float64)
+    end = endpoints.to(torch.float64)
+    if start.dim() == 2:
+        start = start.expand(end.shape[0], 4, 2)
+    n = end.shape[0]
+    a = torch.zeros(n, 8, 8, dtype=torch.float64, device=end.device)
+    ex, ey = end[..., 0], end[..., 1]
+    sx, sy = start[..., 0], start[..., 1]
+    a[:, 0::2, 0], a[:, 0::2, 1], a[:, 0::2, 2] = ex, ey, 1.0
+    a[:, 0::2, 6], a[:, 0::2, 7] = -sx * ex, -sx * ey
+    a[:, 1::2, 3], a[:, 1::2, 4], a[:, 1::2, 5] = ex, ey, 1.0
+    a[:, 1::2, 6], a[:, 1::2, 7] = -sy * ex, -sy * ey
+    b = start.reshape(n, 8, 1)
+    return torch.linalg.solve(a, b)[..., 0].to(torch.float32)
+
+
+def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0) -> Tensor:
+    """Warp each image by its own 8 perspective coefficients (torchvision's ``perspective``)."""
+    n, _, oh, ow = images.shape
+    dtype, device = images.dtype, images.device
+    c = coefficients.to(dtype)
+    theta1 = torch.stack([c[:, 0:3], c[:, 3:6]], dim=1)  # (N, 2, 3)
+    ones = torch.ones(n, 1, device=device, dtype=dtype)
+    theta2 = torch.stack([torch.cat([c[:, 6:8], ones], 1)] * 2, dim=1)  # (N, 2, 3)
+    xs = torch.linspace(0.5, ow - 0.5, ow, device=device, dtype=dtype)
+    ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)
+    base = torch.stack([xs.expand(oh, ow), ys[:, None].expand(oh, ow), torch.ones(oh, ow, device=device, dtype=dtype)], -1)
+    base = base.reshape(1, oh * ow, 3).expand(n, -1, -1)
+    scale = torch.tensor([0.5 * ow, 0.5 * oh], device=device, dtype=dtype)
+    g1 = base.bmm(theta1.transpose(1, 2) / scale)
+    g2 = base.bmm(theta2.transpose(1, 2))
+    grid = (g1 / g2 - 1.0).reshape(n, oh, ow, 2)
+    return grid_transform(images, grid, fill)
+
+
+# -- affine / rotation ---------------------------------------------------------------------------
+def inverse_affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor, shear: Tensor) -> Tensor:
+    """Per-image inverse affine matrices ``(N, 2, 3)`` about the image centre, as torchvision's
+    ``_get_inverse_affine_matrix`` (angle and shear in degrees, translate in pixels)."""
+    rot = torch.deg2rad(angle.to(torch.float64))
+    sx, sy = torch.deg2rad(shear[:, 0].to(torch.float64)), torch.deg2rad(shear[:, 1].to(torch.float64))
+    tx, ty = translate[:, 0].to(torch.float64), translate[:, 1].to(torch.float64)
+    s = scale.to(torch.float64)
+    a = torch.cos(rot - sy) / torch.cos(sy)
+    b = -(a * torch.tan(sx) + torch.sin(rot))
+    c = torch.sin(rot - sy) / torch.cos(sy)
+    d = torch.cos(rot) - c * torch.tan(sx)
+    m0, m1, m3, m4 = d / s, -b / s, -c / s, a / s
+    m2 = -m0 * tx - m1 * ty
+    m5 = -m3 * tx - m4 * ty
+    return torch.stack([torch.stack([m0, m1, m2], -1), torch.stack([m3, m4, m5], -1)], 1)
+
+
+def affine(images: Tensor, angle: Tensor, translate: Tensor | None = None, scale: Tensor | None = None,
+           shear: Tensor | None = None, fill: float = 0.0) -> Tensor:
+    """Per-image affine warp about the centre (torchvision's ``affine`` with bilinear interpolation).
+
+    ``angle`` (N,) degrees, ``translate`` (N, 2) pixels, ``scale`` (N,), ``shear`` (N, 2) degrees."""
+    n, _, h, w = images.shape
+    device, dtype = images.device, images.dtype
+    translate = torch.zeros(n, 2, device=device) if translate is None else translate
+    scale = torch.ones(n, device=device) if scale is None else scale
+    shear = torch.zeros(n, 2, device=device) if shear is None else shear
+    theta = inverse_affine_matrix(angle, translate, scale, shear).to(dtype)
+    xs = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, w, device=device, dtype=dtype)
+    ys = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, h, device=device, dtype=dtype)
+    base = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w), torch.ones(h, w, device=device, dtype=dtype)], -1)
+    rescaled = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device, dtype=dtype)
+    grid = base.reshape(1, h * w, 3).expand(n, -1, -1).bmm(rescaled).reshape(n, h, w, 2)
+    return grid_transform(images, grid, fill)
+
+
+def rotate(images: Tensor, angle: Tensor, fill: float = 0.0) -> Tensor:
+    """Per-image rotation by ``angle`` degrees counter-clockwise (torchvision's ``rotate``)."""
+    return affine(images, -angle, fill=fill)
+
+
+# -- elastic -------------------------------------------------------------------------------------
+def identity_grid(h: int, w: int, device, dtype) -> Tensor:
+    xs = torch.linspace((-w + 1) / w, (w - 1) / w, w, device=device, dtype=dtype)
+    ys = torch.linspace((-h + 1) / h, (h - 1) / h, h, device=device, dtype=dtype)
+    return torch.stack([xs.expand(h, w), ys[:, None].expand(h, w)], -1)[None]
+
+
+def elastic(images: Tensor, displacement: Tensor, fill: float = 0.0) -> Tensor:
+    """Per-image elastic warp by ``displacement`` (N, H, W, 2) in normalised grid units
+    (torchvision's ``elastic``)."""
+    n, _, h, w = images.shape
+    grid = identity_grid(h, w, images.device, images.dtype) + displacement.to(images.dtype)
+    return grid_transform(images, grid, fill)
+
+
+def sample_elastic_displacement(rng: CounterRNG, stream: str, height: int, width: int, alpha: float = 50.0,
+                                sigma: float = 5.0) -> Tensor:
+    """Displacement fields ``(N, H, W, 2)`` as torchvision's ``ElasticTransform``: uniform noise in
+    [-1, 1] smoothed by a Gaussian of ``sigma`` (kernel ``int(8*sigma+1)`` made odd), times
+    ``alpha / size``."""
+    from anomaly_lab.synth.filters import gaussian_blur
+
+    n = len(rng)
+    d = rng.uniform(stream, (2, height, width)) * 2 - 1  # (N, 2, H, W)
+    if sigma > 0:
+        k = int(8 * sigma + 1)
+        k += 1 - k % 2
+        d = gaussian_blur(d.reshape(n * 2, 1, height, width), torch.full((n * 2,), float(sigma), device=d.device), k)
+        d = d.reshape(n, 2, height, width)
+    d = d * torch.tensor([alpha / width, alpha / height], device=d.device)[None, :, None, None]
+    return d.permute(0, 2, 3, 1)
+
+
+def sample_affine_params(rng: CounterRNG, stream: str, degrees: float = 0.0, translate: float = 0.0,
+                         scale: tuple[float, float] = (1.0, 1.0), shear: float = 0.0, size: tuple[int, int] = (50, 50)) -> dict:
+    """Per-image affine parameters drawn like ``RandomAffine``: angle U(-degrees, degrees),
+    translation U(-translate*W, translate*W) rounded to whole pixels, scale U(scale), x-shear
+    U(-shear, shear)."""
+    n = len(rng)
+    angle = rng.uniform(f"{stream}/angle", (), -degrees, degrees) if degrees else torch.zeros(n, device=rng.device)
+    h, w = size
+    if translate:
+        t = rng.uniform(f"{stream}/translate", (2,), -1.0, 1.0)
+        t = torch.round(t * torch.tensor([translate * w, translate * h], device=rng.device))
+    else:
+        t = torch.zeros(n, 2, device=rng.device)
+    s = rng.uniform(f"{stream}/scale", (), scale[0], scale[1]) if scale[0] != scale[1] else torch.full((n,), float(scale[0]), device=rng.device)
+    sh = torch.zeros(n, 2, device=rng.device)
+    if shear:
+        sh[:, 0] = rng.uniform(f"{stream}/shear", (), -shear, shear)
+    return {"angle": angle, "translate": t, "scale": s, "shear": sh}
+
+
+__all__ = [
+    "resize", "grid_transform", "sample_perspective_points", "perspective_coefficients", "perspective",
+    "inverse_affine_matrix", "affine", "rotate", "identity_grid", "elastic", "sample_elastic_displacement",
+    "sample_affine_params",
+]
