@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from anomaly_lab.device import resolve_device
 from anomaly_lab.errors import ConfigError, check_choice
 from anomaly_lab.sources.base import ImageSource
 from anomaly_lab.sources.bundled import load_bundled_mnist
@@ -21,7 +22,7 @@ def load_source(
     root: str | None = None,
     dataset: str = "mnist",
     download: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> ImageSource:
     """Load an image source onto ``device``.
 
@@ -31,6 +32,7 @@ def load_source(
     - ``torchvision``: ``torchvision.datasets`` under ``root`` (``download`` to fetch).
     """
     check_choice("source.kind", kind, SOURCE_KINDS)
+    device = resolve_device(device)
     if kind == "bundled":
         return load_bundled_mnist(split=split, device=device)
     if root is None:

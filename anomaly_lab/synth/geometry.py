@@ -83,7 +83,12 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0) -> Tens
     scale = torch.tensor([0.5 * ow, 0.5 * oh], device=device, dtype=dtype)
     g1 = base.bmm(theta1.transpose(1, 2) / scale)
     g2 = base.bmm(theta2.transpose(1, 2))
-    grid = (g1 / g2 - 1.0).reshape(n, oh, ow, 2)
+    # Where the denominator vanishes the warp's horizon crosses the frame; torchvision divides by
+    # zero there and returns NaN pixels. Those points map to infinity, i.e. outside the source, so
+    # we send them off-grid and they take the fill value.
+    near_zero = g2.abs() < 1e-6
+    grid = torch.where(near_zero, torch.full_like(g1, 4.0), g1 / torch.where(near_zero, torch.ones_like(g2), g2) - 1.0)
+    grid = grid.reshape(n, oh, ow, 2)
     return grid_transform(images, grid, fill)
 
 

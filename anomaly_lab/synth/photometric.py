@@ -32,7 +32,7 @@ def quantize_8bit(images: Tensor) -> Tensor:
     """The round trip through an 8-bit picture that ``ToPILImage`` then ``ToTensor`` make:
     ``x * 255`` truncated to uint8 (``.byte()`` truncates and wraps; inputs here are in [0, 1]),
     then divided by 255."""
-    return torch.floor(images.clamp(0.0, 1.0) * 255.0) / 255.0
+    return torch.floor(images.clamp(0.0, 1.0) * 255.0) * (1.0 / 255.0)  # as to_dtype(scale=True)
 
 
 def normalize(images: Tensor, mean: float, std: float) -> Tensor:

@@ -1,0 +1,100 @@
+import pytest
+import torch
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as F
+
+from anomaly_lab.rng import CounterRNG
+from anomaly_lab.synth import geometry
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_train):
+    imgs = mnist_train.images[:12].unsqueeze(1).float() / 255.0
+    return geometry.resize(imgs, 50)
+
+
+def test_resize_matches_torchvision(mnist_train):
+    imgs = mnist_train.images[:6].unsqueeze(1).float() / 255.0
+    ours = geometry.resize(imgs, 50)
+    for i in range(6):
+        ref = F.resize(imgs[i], [50, 50], interpolation=InterpolationMode.BILINEAR, antialias=True)
+        assert torch.allclose(ours[i], ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("distortion", [0.5, 0.9])
+def test_perspective_matches_torchvision_per_image(digits, distortion):
+    n = len(digits)
+    rng = CounterRNG(0, torch.arange(n))
+    end = geometry.sample_perspective_points(rng, "p", 50, 50, distortion)
+    start = torch.tensor([[0, 0], [49, 0], [49, 49], [0, 49]])
+    ours = geometry.perspective(digits, geometry.perspective_coefficients(start, end), fill=0.0)
+    for i in range(n):
+        ref = F.perspective(digits[i], start.tolist(), end[i].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0)
+        assert (ours[i] - ref).abs().max() < 1e-4
+    assert not torch.allclose(ours, digits)  # it did warp
+
+
+def _torchvision_endpoints(t, n):
+    """Corners that torchvision's RandomPerspective drew, recovered by inverting its homography."""
+    start = torch.tensor([[0.0, 0.0], [49.0, 0.0], [49.0, 49.0], [0.0, 49.0]], dtype=torch.float64)
+    out = []
+    for _ in range(n):
+        c = t.make_params([torch.zeros(1, 50, 50)])["coefficients"]
+        h = torch.tensor([[c[0], c[1], c[2]], [c[3], c[4], c[5]], [c[6], c[7], 1.0]], dtype=torch.float64)
+        p = torch.cat([start, torch.ones(4, 1, dtype=torch.float64)], 1) @ torch.linalg.inv(h).T
+        out.append(torch.round(p[:, :2] / p[:, 2:]))
+    return torch.stack(out).to(torch.int64)
+
+
+@pytest.mark.parametrize("distortion", [0.5, 0.9])
+def test_perspective_corners_follow_random_perspective(distortion):
+    ours = geometry.sample_perspective_points(CounterRNG(1, torch.arange(4000)), "p", 50, 50, distortion)
+    torch.manual_seed(0)
+    ref = _torchvision_endpoints(v2.RandomPerspective(distortion_scale=distortion, p=1.0), 1500)
+    bound = int(distortion * 25) + 1
+    lo = torch.tensor([[0, 0], [50 - bound, 0], [50 - bound, 50 - bound], [0, 50 - bound]])
+    assert torch.equal(ours.amin(0), lo) and torch.equal(ours.amax(0), lo + bound - 1)
+    assert torch.equal(ref.amin(0), lo) and torch.equal(ref.amax(0), lo + bound - 1)
+    # same uniform law per coordinate: means agree within 4 standard errors
+    se = ((bound**2 - 1) / 12) ** 0.5 * (1 / 4000 + 1 / 1500) ** 0.5
+    assert float((ours.double().mean(0) - ref.double().mean(0)).abs().max()) < 4 * se
+    counts = torch.bincount(ours[:, 0, 0], minlength=bound).float()
+    expected = 4000 / bound
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < bound + 5 * (2 * bound) ** 0.5  # mean dof, plus 5 standard deviations
+
+
+def test_affine_and_rotate_match_torchvision(digits):
+    n = len(digits)
+    rng = CounterRNG(2, torch.arange(n))
+    p = geometry.sample_affine_params(rng, "a", degrees=40, translate=0.1, scale=(0.8, 1.2), shear=15, size=(50, 50))
+    ours = geometry.affine(digits, p["angle"], p["translate"], p["scale"], p["shear"])
+    rot = geometry.rotate(digits, p["angle"])
+    for i in range(n):
+        ref = F.affine(digits[i], angle=float(p["angle"][i]), translate=[int(v) for v in p["translate"][i]],
+                       scale=float(p["scale"][i]), shear=[float(v) for v in p["shear"][i]],
+                       interpolation=InterpolationMode.BILINEAR, fill=0)
+        assert (ours[i] - ref).abs().max() < 1e-4
+        ref_rot = F.rotate(digits[i], float(p["angle"][i]), interpolation=InterpolationMode.BILINEAR, fill=0)
+        assert (rot[i] - ref_rot).abs().max() < 1e-4
+    assert float(p["angle"].abs().max()) <= 40 and float(p["translate"].abs().max()) <= 5
+
+
+def test_elastic_matches_torchvision(digits):
+    n = len(digits)
+    d = geometry.sample_elastic_displacement(CounterRNG(4, torch.arange(n)), "e", 50, 50, alpha=50.0, sigma=5.0)
+    ours = geometry.elastic(digits, d)
+    for i in range(n):
+        ref = F.elastic(digits[i], d[i : i + 1], interpolation=InterpolationMode.BILINEAR, fill=0)
+        assert (ours[i] - ref).abs().max() < 1e-4
+    assert float((ours - digits).abs().mean()) > 0.01
+
+
+def test_elastic_field_scale_matches_torchvision_sampler():
+    d = geometry.sample_elastic_displacement(CounterRNG(5, torch.arange(200)), "e", 50, 50, alpha=50.0, sigma=5.0)
+    t = v2.ElasticTransform(alpha=50.0, sigma=5.0)
+    torch.manual_seed(0)
+    ref = torch.cat([t.make_params([torch.zeros(1, 50, 50)])["displacement"] for _ in range(200)])
+    assert d.shape == ref.shape
+    assert abs(float(d.std()) / float(ref.std()) - 1) < 0.1
