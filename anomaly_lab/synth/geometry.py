@@ -65,7 +65,11 @@ def perspective_coefficients(startpoints: Tensor, endpoints: Tensor) -> Tensor:
     a[:, 1::2, 3], a[:, 1::2, 4], a[:, 1::2, 5] = ex, ey, 1.0
     a[:, 1::2, 6], a[:, 1::2, 7] = -sy * ex, -sy * ey
     b = start.reshape(n, 8, 1)
-    return torch.linalg.solve(a, b)[..., 0].to(torch.float32)
+    coeffs, info = torch.linalg.solve_ex(a, b)
+    bad = info != 0  # corners that coincide (tiny images): least squares, as torchvision's lstsq does
+    if bool(bad.any()):
+        coeffs[bad] = torch.linalg.pinv(a[bad]) @ b[bad]
+    return coeffs[..., 0].to(torch.float32)
 
 
 def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0) -> Tensor:
