@@ -28,12 +28,21 @@ def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int = 15) -> Tenso
         raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
     n, c, h, w = images.shape
     k = gaussian_kernel1d(kernel_size, sigma).to(images.dtype)  # (N, k)
-    k = k.repeat_interleave(c, dim=0)  # one kernel per (image, channel)
     pad = kernel_size // 2
-    x = F.pad(images.reshape(1, n * c, h, w), (pad, pad, pad, pad), mode="reflect")
-    x = F.conv2d(x, k[:, None, None, :], groups=n * c)  # along width
-    x = F.conv2d(x, k[:, None, :, None], groups=n * c)  # along height
-    return x.reshape(n, c, h, w)
+    x = F.pad(images, (pad, pad, pad, pad), mode="reflect")
+    # Shifted multiply-adds instead of conv2d: convolution kernels pick algorithms by batch size,
+    # which would make a sample's pixels depend (in the last bits) on the batch it is made in.
+    x = _taps(x, k, dim=3, out=w)
+    return _taps(x, k, dim=2, out=h)
+
+
+def _taps(x: Tensor, k: Tensor, dim: int, out: int) -> Tensor:
+    """Correlate ``x`` along ``dim`` with per-image taps ``k`` (N, K), keeping ``out`` positions."""
+    weights = k[:, None, None, None, :]
+    acc = x.narrow(dim, 0, out) * weights[..., 0]
+    for j in range(1, k.shape[1]):
+        acc = acc + x.narrow(dim, j, out) * weights[..., j]
+    return acc
 
 
 _SHARP_KERNEL = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
@@ -46,8 +55,12 @@ def adjust_sharpness(images: Tensor, factor: Tensor | float) -> Tensor:
     if h <= 2 or w <= 2:
         return images
     factor = torch.as_tensor(factor, dtype=images.dtype, device=images.device).reshape(-1, 1, 1, 1)
-    kernel = _SHARP_KERNEL.to(images.device, images.dtype).expand(c, 1, 3, 3)
-    blurred = F.conv2d(images, kernel, groups=c)
+    weights = _SHARP_KERNEL.tolist()
+    blurred = None
+    for dy in range(3):  # fixed-order multiply-adds: results do not depend on the batch size
+        for dx in range(3):
+            term = images[..., dy : h - 2 + dy, dx : w - 2 + dx] * weights[dy][dx]
+            blurred = term if blurred is None else blurred + term
     out = images.clone()
     inner = out[..., 1:-1, 1:-1]
     out[..., 1:-1, 1:-1] = inner + (1.0 - factor) * (blurred - inner)
