@@ -102,11 +102,16 @@ class CounterRNG:
         return (self.bits(stream, shape).to(torch.float64) + 1.0) * (1.0 / 4294967296.0)
 
     def normal(self, stream: str | int, shape: Sequence[int] = (), mean=0.0, std=1.0) -> Tensor:
-        """Float32 standard normal via Box-Muller on two independent sub-streams."""
-        u1 = self.uniform64(f"{stream}/bm1" if isinstance(stream, str) else stream ^ 0x1, shape)
-        u2 = self.uniform64(f"{stream}/bm2" if isinstance(stream, str) else stream ^ 0x2, shape)
-        z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
-        z = z.to(torch.float32)
+        """Float32 standard normal via Box-Muller; each pair of 32-bit draws gives two values
+        (the cosine and the sine branch)."""
+        shape = tuple(int(s) for s in shape)
+        n = math.prod(shape) if shape else 1
+        half = (n + 1) // 2
+        bits = hash_bits(self.seed, self.index, stream, 2 * half)
+        u1 = ((bits[:, :half] >> 8).to(torch.float32) + 1.0) * (1.0 / (1 << 24))  # (0, 1]
+        u2 = (bits[:, half:] >> 8).to(torch.float32) * (2.0 * math.pi / (1 << 24))
+        r = torch.sqrt(-2.0 * torch.log(u1))
+        z = torch.cat([r * torch.cos(u2), r * torch.sin(u2)], dim=1)[:, :n].reshape(len(self), *shape)
         return mean + std * z if (mean != 0.0 or std != 1.0) else z
 
     def integers(self, stream: str | int, shape: Sequence[int], high, low=0) -> Tensor:

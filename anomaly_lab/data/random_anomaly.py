@@ -58,6 +58,24 @@ class RandomAnomalyGenerator:
         self.seq_len, self.image_size = seq_len, image_size
         self.anomaly_prob, self.class_mode, self.seed = float(anomaly_prob), class_mode, seed
         self.mean, self.std = float(mean), float(std)
+        self._bank: tuple[Tensor, Tensor, Tensor] | None = None
+
+    #: the resized source bank (float32) is kept when it is at most this many bytes
+    bank_limit_bytes = 512 * 2**20
+
+    def _baseline(self, src: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Resized [0, 1] images of source rows ``src`` with their min and max (the baseline recipe).
+
+        The resize is deterministic, so the whole source is resized once and kept when it fits."""
+        s = self.image_size
+        if self._bank is None and len(self.source) * s * s * 4 <= self.bank_limit_bytes:
+            bank = resize(self.source.images.unsqueeze(1).to(torch.float32) / 255.0, s)
+            self._bank = (bank, bank.amin(dim=(1, 2, 3)), bank.amax(dim=(1, 2, 3)))
+        if self._bank is not None:
+            bank, low, high = self._bank
+            return bank[src], low[src], high[src]
+        images = resize(self.source.images[src].unsqueeze(1).to(torch.float32) / 255.0, s)
+        return images, images.amin(dim=(1, 2, 3)), images.amax(dim=(1, 2, 3))
 
     @property
     def recipe_names(self) -> list[str]:
@@ -101,21 +119,17 @@ class RandomAnomalyGenerator:
         frame_id = (idx[:, None] * (t + 1) + draw).reshape(-1)
         frame_rng = CounterRNG(self.seed, frame_id)
         src = self.source.draw_of_class(digit.repeat_interleave(t), frame_rng.bits("source"))
-        images = self.source.images[src].unsqueeze(1).to(torch.float32) / 255.0
-        images = resize(images, s)  # baseline: resize only
-        low = images.amin(dim=(1, 2, 3))
-        high = images.amax(dim=(1, 2, 3))
         recipe = torch.where(is_anom, rec_b[:, None], rec_a[:, None]).reshape(-1)
 
-        out = torch.empty_like(images)
+        x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
+        x[:, t] = 0.0  # the blank frame: zeros in normalised space
+        frames = x.view(b * (t + 1), 1, s, s)
+        slots = (torch.arange(b, device=self.device)[:, None] * (t + 1) + steps[None, :]).reshape(-1)
         for r in torch.unique(recipe).tolist():  # loop over recipes, never over samples
             sel = torch.nonzero(recipe == r).flatten()
-            sub_rng = CounterRNG(self.seed, frame_id[sel])
-            out[sel] = self.recipes[r].apply(images[sel], sub_rng)
-        out = (clamp_per_image(out, low, high) - self.mean) / self.std
-
-        x = torch.zeros(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
-        x[:, :t] = out.reshape(b, t, 1, s, s)
+            images, low, high = self._baseline(src[sel])
+            made = self.recipes[r].apply(images, CounterRNG(self.seed, frame_id[sel]))
+            frames.index_copy_(0, slots[sel], (clamp_per_image(made, low, high) - self.mean) / self.std)
         y = torch.zeros(b, t + 1, dtype=torch.int64, device=self.device)
         y[:, :t] = is_anom.to(torch.int64)
         y[:, t] = torch.where(has, slot, torch.full_like(slot, t))

@@ -41,7 +41,7 @@ def _taps(x: Tensor, k: Tensor, dim: int, out: int) -> Tensor:
     weights = k[:, None, None, None, :]
     acc = x.narrow(dim, 0, out) * weights[..., 0]
     for j in range(1, k.shape[1]):
-        acc = acc + x.narrow(dim, j, out) * weights[..., j]
+        acc.addcmul_(x.narrow(dim, j, out), weights[..., j])
     return acc
 
 

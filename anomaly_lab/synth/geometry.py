@@ -21,7 +21,9 @@ def resize(images: Tensor, size: int | tuple[int, int]) -> Tensor:
         size = (size, size)
     if tuple(images.shape[-2:]) == tuple(size):
         return images
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    # antialiasing only changes a downscale; an upscale gives the same values without its slower kernel
+    down = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=down)
 
 
 def grid_transform(images: Tensor, grid: Tensor, fill: float | None = 0.0) -> Tensor:
@@ -76,23 +78,22 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0) -> Tens
     """Warp each image by its own 8 perspective coefficients (torchvision's ``perspective``)."""
     n, _, oh, ow = images.shape
     dtype, device = images.dtype, images.device
-    c = coefficients.to(dtype)
-    theta1 = torch.stack([c[:, 0:3], c[:, 3:6]], dim=1)  # (N, 2, 3)
-    ones = torch.ones(n, 1, device=device, dtype=dtype)
-    theta2 = torch.stack([torch.cat([c[:, 6:8], ones], 1)] * 2, dim=1)  # (N, 2, 3)
-    xs = torch.linspace(0.5, ow - 0.5, ow, device=device, dtype=dtype)
-    ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)
-    base = torch.stack([xs.expand(oh, ow), ys[:, None].expand(oh, ow), torch.ones(oh, ow, device=device, dtype=dtype)], -1)
-    base = base.reshape(1, oh * ow, 3).expand(n, -1, -1)
-    scale = torch.tensor([0.5 * ow, 0.5 * oh], device=device, dtype=dtype)
-    g1 = base.bmm(theta1.transpose(1, 2) / scale)
-    g2 = base.bmm(theta2.transpose(1, 2))
+    c = coefficients.to(dtype)[:, :, None, None]  # (N, 8, 1, 1)
+    xs = torch.linspace(0.5, ow - 0.5, ow, device=device, dtype=dtype)[None, None, :]
+    ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)[None, :, None]
+    # the same sums torchvision forms with two bmm calls, written out per pixel
+    g1x = (c[:, 0] * xs + c[:, 1] * ys + c[:, 2]) / (0.5 * ow)
+    g1y = (c[:, 3] * xs + c[:, 4] * ys + c[:, 5]) / (0.5 * oh)
+    g2 = c[:, 6] * xs + c[:, 7] * ys + 1.0
     # Where the denominator vanishes the warp's horizon crosses the frame; torchvision divides by
     # zero there and returns NaN pixels. Those points map to infinity, i.e. outside the source, so
     # we send them off-grid and they take the fill value.
     near_zero = g2.abs() < 1e-6
-    grid = torch.where(near_zero, torch.full_like(g1, 4.0), g1 / torch.where(near_zero, torch.ones_like(g2), g2) - 1.0)
-    grid = grid.reshape(n, oh, ow, 2)
+    if bool(near_zero.any()):
+        g2 = torch.where(near_zero, 1.0, g2)
+        g1x = torch.where(near_zero, 5.0 * 0.5 * ow, g1x)
+        g1y = torch.where(near_zero, 5.0 * 0.5 * oh, g1y)
+    grid = torch.stack([g1x / g2 - 1.0, g1y / g2 - 1.0], dim=-1)
     return grid_transform(images, grid, fill)
 
 

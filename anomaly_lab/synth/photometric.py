@@ -41,4 +41,4 @@ def normalize(images: Tensor, mean: float, std: float) -> Tensor:
 
 def clamp_per_image(images: Tensor, low: Tensor, high: Tensor) -> Tensor:
     """Clamp image ``i`` to ``[low[i], high[i]]``."""
-    return torch.maximum(torch.minimum(images, _col(high, images)), _col(low, images))
+    return torch.clamp(images, _col(low, images), _col(high, images))
