@@ -44,7 +44,10 @@ class GeneratedDataset(Dataset):
         return items + self.indices.start
 
     def __getitems__(self, items: Sequence[int]) -> dict[str, Tensor]:
-        return self.generator.generate(self.sample_indices(items))
+        idx = self.sample_indices(items)
+        batch = self.generator.generate(idx)
+        batch.setdefault("index", idx.to(next(iter(batch.values())).device))
+        return batch
 
     def __getitem__(self, item: int) -> dict[str, Tensor]:
         batch = self.__getitems__([item])
