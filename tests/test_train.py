@@ -70,7 +70,9 @@ def test_nan_loss_stops_with_one_clear_line(tmp_path):
 
 
 @pytest.mark.parametrize("override,needle", [("model.lr=-1", "model.lr=-1"), ("model.backend=dense2", "model.backend='dense2'"),
-                                             ("ckpt_path=/nowhere/last.ckpt", "does not exist"), ("device=tpu", "device='tpu'")])
+                                             ("ckpt_path=/nowhere/last.ckpt", "does not exist"), ("device=tpu", "device='tpu'"),
+                                             pytest.param("trainer=gpu", "no CUDA device", marks=pytest.mark.skipif(
+                                                 torch.cuda.is_available(), reason="a GPU is present"))])
 def test_bad_config_values_are_one_line(tmp_path, override, needle):
     res = run_train(*[t for t in TINY if not t.startswith(override.split("=")[0] + "=")], override, "logger=none", f"hydra.run.dir={tmp_path}")
     assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr, res.stderr[-1500:]

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from anomaly_lab.device import resolve_device
-from anomaly_lab.errors import DataFileError
+from anomaly_lab.errors import ConfigError, DataFileError
 
 
 def _instantiate_group(group: DictConfig | None) -> list[Any]:
@@ -92,8 +92,11 @@ def train(cfg: DictConfig) -> dict:
         callbacks = _instantiate_group(cfg.get("callbacks"))
         loggers = _instantiate_group(cfg.get("logger"))
         trainer_kw: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
-        if cfg.trainer.get("accelerator", "auto") == "auto":
+        accelerator = cfg.trainer.get("accelerator", "auto")
+        if accelerator == "auto":
             trainer_kw["accelerator"] = "gpu" if device.type == "cuda" else "cpu"
+        elif accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"trainer.accelerator={accelerator!r} but no CUDA device is available; use trainer=default or trainer=cpu")
         trainer = instantiate(cfg.trainer, **trainer_kw)
         for lg in loggers:
             if hasattr(lg, "log_hyperparams"):

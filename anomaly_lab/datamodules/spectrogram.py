@@ -1,0 +1,79 @@
+"""A LightningDataModule over a file in ROAD's layout (the real ``ROAD_dataset.h5`` or a synthetic
+one written by ``generate.py data=spectrogram export.format=h5``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from anomaly_lab.data.indexed import passthrough_collate
+from anomaly_lab.errors import check_range
+from anomaly_lab.sources.road import RoadDataset, RoadFile, prepare_road
+
+
+class RoadDataModule(L.LightningDataModule):
+    """Train/val/test splits of a ROAD file, prepared as the seed did (see
+    :func:`anomaly_lab.sources.road.prepare_road` for the options) and read lazily.
+
+    Batches: ``x`` (B, 4, T, F) float32 (``size`` x ``size`` when ``size`` is set), ``y`` (B,) class
+    ids (0 normal), ``anomalous``, ``labels_multi`` (B, 10) and ``index``. ``summary`` reports
+    what the preparation kept and dropped.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        groups: Sequence[str] = ("train_data", "anomaly_data"),
+        multi_label: str = "drop",
+        drop_labels: Sequence[str] = ("1",),
+        unknown_labels: str = "drop",
+        dedupe: bool = False,
+        selection: str = "balanced",
+        n_per_class: int = 50,
+        n_normal: int | None = None,
+        contamination: Mapping[str, float] | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        scale: str = "percentile",
+        scale_percentiles: Sequence[float] = (1.0, 99.0),
+        size: int | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
+        super().__init__()
+        check_range("data.batch_size", batch_size, 1, integer=True)
+        check_range("data.num_workers", num_workers, 0, integer=True)
+        self.road = RoadFile(path)
+        self.splits, self.summary = prepare_road(
+            self.road, groups=list(groups), multi_label=multi_label, drop_labels=list(drop_labels),
+            unknown_labels=unknown_labels, dedupe=dedupe, selection=selection, n_per_class=n_per_class,
+            n_normal=n_normal, contamination=dict(contamination) if contamination is not None else None,
+            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        self.datasets = {s: RoadDataset(self.road, rows, scale, scale_percentiles, size, device)
+                         for s, rows in self.splits.items()}
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        ds = self.datasets[split]
+        on_cuda = ds.device.type == "cuda"
+        workers = 0 if on_cuda else self.num_workers
+        sampler = None
+        if shuffle:
+            gen = torch.Generator().manual_seed(self.seed)
+            sampler = RandomSampler(ds, generator=gen)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
+                          collate_fn=passthrough_collate, persistent_workers=workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
