@@ -28,6 +28,17 @@ POLARISATIONS = ("XX", "XY", "YX", "YY")
 _NOISE_CHUNK_VALUES = 1 << 22
 
 
+def _strength_range(strength) -> tuple[float, float]:
+    if isinstance(strength, (int, float)) and not isinstance(strength, bool):
+        check_range("strength", strength, 0.0, 10.0)
+        return float(strength), float(strength)
+    values = list(strength) if isinstance(strength, Sequence) or hasattr(strength, "__iter__") else []
+    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
+            or not 0.0 < values[0] <= values[1] <= 10.0:
+        raise ConfigError(f"strength={strength!r} must be a number in [0, 10] or [low, high] with 0 < low <= high <= 10")
+    return float(values[0]), float(values[1])
+
+
 class SpectrogramGenerator:
     """Makes batches of labelled spectrograms for any sample indices.
 
@@ -39,13 +50,16 @@ class SpectrogramGenerator:
       about 1e6-1e8, zero where data is lost);
     - ``y``: ``(B,)`` int64 class id (0 normal, 1..9 as in ``CLASS_NAMES``);
     - ``anomalous``: ``(B,)`` int64, 1 when ``y > 0``;
-    - ``mask``: ``(B, T, F)`` bool, the pixels the anomaly visibly changed (all False for normal).
+    - ``mask``: ``(B, T, F)`` bool, the pixels the anomaly visibly changed (all False for normal);
+    - ``strength``: ``(B,)`` float32, the amplitude factor the anomaly was drawn with (0 for normal).
 
     Args:
         time_bins, freq_bins: spectrogram size (ROAD: 256 x 256).
         mixture: class probabilities: ``uniform`` (0.1 each), ``road`` (ROAD's contamination
             ratios per normal spectrogram), ten weights (normal first) or ``{class: weight}``.
-        strength: scales every anomaly's amplitude (1.0 default; 0.3 makes them faint).
+        strength: the amplitude factor of the anomalies: a number (every sample alike; 1.0 is the
+            full look, 0.3 faint) or ``[low, high]``, drawn per sample log-uniformly in that range
+            (the default ``[0.25, 1.0]`` mixes clear and faint anomalies, so the task is not trivial).
         scale: ``percentile`` | ``log`` | ``none``; scale_percentiles: the two percentiles.
         band_mhz: the frequency range the band covers (written to ROAD-layout files).
     """
@@ -55,7 +69,7 @@ class SpectrogramGenerator:
         time_bins: int = 256,
         freq_bins: int = 256,
         mixture: str | Sequence[float] | Mapping[str, float] = "uniform",
-        strength: float = 1.0,
+        strength: float | Sequence[float] = (0.25, 1.0),
         scale: str = "percentile",
         scale_percentiles: Sequence[float] = (1.0, 99.0),
         band_mhz: Sequence[float] = (110.0, 190.0),
@@ -64,7 +78,7 @@ class SpectrogramGenerator:
     ):
         check_range("time_bins", time_bins, 8, 4096, integer=True)
         check_range("freq_bins", freq_bins, 8, 4096, integer=True)
-        check_range("strength", strength, 0.0, 10.0)
+        self.strength_range = _strength_range(strength)
         check_choice("scale", scale, SCALINGS)
         check_range("seed", seed, 0, integer=True)
         percentiles = tuple(float(p) for p in scale_percentiles)
@@ -76,7 +90,6 @@ class SpectrogramGenerator:
         self.time_bins, self.freq_bins = time_bins, freq_bins
         self.mixture = mixture if isinstance(mixture, str) else (dict(mixture) if isinstance(mixture, Mapping) else list(mixture))
         self.probabilities = mixture_weights(mixture)
-        self.strength = float(strength)
         self.scale, self.scale_percentiles = scale, percentiles
         self.band_mhz = band
         self.seed = seed
@@ -91,7 +104,7 @@ class SpectrogramGenerator:
     def config_dict(self) -> dict:
         return {
             "dataset": "spectrogram", "time_bins": self.time_bins, "freq_bins": self.freq_bins,
-            "mixture": self.mixture, "probabilities": self.probabilities, "strength": self.strength,
+            "mixture": self.mixture, "probabilities": self.probabilities, "strength": list(self.strength_range),
             "scale": self.scale, "scale_percentiles": list(self.scale_percentiles), "band_mhz": list(self.band_mhz),
             "seed": self.seed, "classes": list(CLASS_NAMES), "polarisations": list(POLARISATIONS),
         }
@@ -136,11 +149,15 @@ class SpectrogramGenerator:
         noise = torch.ones(b, t_bins, f_bins, device=self.device)
         drop = torch.zeros(b, t_bins, f_bins, dtype=torch.bool, device=self.device)
         mask = torch.zeros(b, t_bins, f_bins, dtype=torch.bool, device=self.device)
+        strength = torch.zeros(b, device=self.device)
         for cid, name in enumerate(ANOMALY_CLASSES, start=1):  # a loop over classes, not samples
             sel = torch.nonzero(y == cid).flatten()
             if sel.numel() == 0:
                 continue
-            effect = MORPHOLOGIES[name](CounterRNG(self.seed, idx[sel]), g, self.strength)
+            part_rng = CounterRNG(self.seed, idx[sel])
+            amp = self._draw_strength(part_rng)
+            strength.index_copy_(0, sel, amp)
+            effect = MORPHOLOGIES[name](part_rng, g, amp)
             shape = (sel.numel(), t_bins, f_bins)
             for full, part in ((gain, effect.gain), (add, effect.add), (noise, effect.noise), (drop, effect.drop)):
                 if part is not None:
@@ -151,7 +168,14 @@ class SpectrogramGenerator:
         x = signal * torch.exp(sigma[:, :, None, None] * noise.unsqueeze(1) * self._pixel_noise(idx, rho))
         x = x.masked_fill_(drop.unsqueeze(1), 0.0)
         x = apply_scaling(x, self.scale, self.scale_percentiles)
-        return {"x": x, "y": y, "anomalous": (y > 0).to(torch.int64), "mask": mask}
+        return {"x": x, "y": y, "anomalous": (y > 0).to(torch.int64), "mask": mask, "strength": strength}
+
+    def _draw_strength(self, rng: CounterRNG) -> Tensor:
+        low, high = self.strength_range
+        if low == high:
+            return torch.full((len(rng),), low, device=self.device)
+        u = rng.uniform("strength", ())
+        return torch.exp(math.log(low) + (math.log(high) - math.log(low)) * u)
 
     # -- the normal sky ------------------------------------------------------------------------
     def _normal_sky(self, rng: CounterRNG) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:

@@ -8,8 +8,9 @@ broadcasts to it) that the generator applies to the normal sky signal ``S``:
 
 Brightness units: the normal bandpass is about 1 in mid-band, so ``add = 3`` is a feature three
 times as bright as the sky there. Positions and sizes are fractions of the time and frequency
-range, so a 64 x 64 spectrogram shows the same shapes as a 256 x 256 one. ``strength`` scales the
-amplitude of every effect (1.0 is the default look; smaller is harder to see).
+range, so a 64 x 64 spectrogram shows the same shapes as a 256 x 256 one. ``strength`` ``(n,)``
+scales the amplitude of each sample's effect (1.0 is the full look; smaller is fainter; lost data
+stays lost at any strength).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _active(rng: CounterRNG, stream: str, most: int) -> Tensor:
     return torch.arange(most, device=rng.device)[None, :] < count[:, None]
 
 
-def oscillating_tile(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def oscillating_tile(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A tile switching on and off: a square wave in time over a long stretch and a wide band."""
     period = _c(rng.uniform("tile/period", (), 0.04, 0.12))
     phase = _c(rng.uniform("tile/phase", ()))
@@ -111,20 +112,20 @@ def oscillating_tile(rng: CounterRNG, g: Grid, strength: float) -> Effect:
     band = _bin_span(g.f_bin.transpose(1, 2), rng.uniform("tile/f_start", (), 0.0, 0.3),
                      rng.uniform("tile/f_width", (), 0.4, 0.7), g.freq_bins).transpose(1, 2)
     on = torch.remainder(g.t / period + phase, 1.0) < 0.5
-    amp = _c(rng.uniform("tile/amp", (), 0.4, 1.0)) * strength
+    amp = _c(rng.uniform("tile/amp", (), 0.4, 1.0)) * _c(strength)
     return Effect(gain=1.0 + amp * (on & window & band).to(torch.float32))
 
 
-def first_order_high_noise(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def first_order_high_noise(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """Broadband noise raised 4-10x (and the floor a little) over a long stretch of time."""
     window = _bin_span(g.t_bin, rng.uniform("noise/start", (), 0.0, 0.5), rng.uniform("noise/length", (), 0.5, 1.0), g.time_bins)
-    factor = 1.0 + _c(rng.uniform("noise/factor", (), 3.0, 9.0)) * strength
-    lift = 1.0 + _c(rng.uniform("noise/lift", (), 0.05, 0.2)) * strength
+    factor = 1.0 + _c(rng.uniform("noise/factor", (), 3.0, 9.0)) * _c(strength)
+    lift = 1.0 + _c(rng.uniform("noise/lift", (), 0.05, 0.2)) * _c(strength)
     w = window.to(torch.float32)
     return Effect(noise=1.0 + (factor - 1.0) * w, gain=1.0 + (lift - 1.0) * w)
 
 
-def first_order_data_loss(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def first_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A block of lost data: a stretch of time over the whole band (half the time) or a wide sub-band."""
     window = _bin_span(g.t_bin, rng.uniform("loss1/start", (), 0.0, 0.8), rng.uniform("loss1/length", (), 0.1, 0.5), g.time_bins)
     whole = _c(rng.bernoulli("loss1/whole_band", (), 0.5))
@@ -133,7 +134,7 @@ def first_order_data_loss(rng: CounterRNG, g: Grid, strength: float) -> Effect:
     return Effect(drop=window & (band | whole))
 
 
-def third_order_data_loss(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def third_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to four narrow frequency bands (1-2% of the band each) lost over most of the time."""
     most = 4
     active = _active(rng, "loss3/count", most)
@@ -144,13 +145,13 @@ def third_order_data_loss(rng: CounterRNG, g: Grid, strength: float) -> Effect:
     return Effect(drop=bands & window)
 
 
-def lightning(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def lightning(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to four broadband flashes: a sharp onset in one time bin and an exponential decay."""
     most = 4
     active = _active(rng, "lightning/count", most).to(torch.float32)
     onset = rng.uniform("lightning/time", (most,), 0.05, 0.95)
     tau = torch.maximum(rng.uniform("lightning/decay", (most,), 0.004, 0.02), torch.tensor(0.6 / g.time_bins, device=rng.device))
-    amp = rng.uniform("lightning/amp", (most,), 2.0, 8.0) * strength * active
+    amp = rng.uniform("lightning/amp", (most,), 2.0, 8.0) * strength[:, None] * active
     dt = g.t[..., None] - _c(onset)  # (n, T, 1, K)
     started = dt >= -0.5 / g.time_bins
     pulse = torch.where(started, torch.exp(-dt.clamp(min=0.0) / _c(tau)), torch.zeros_like(dt)) * _c(amp)
@@ -158,13 +159,13 @@ def lightning(rng: CounterRNG, g: Grid, strength: float) -> Effect:
     return Effect(add=pulse.sum(-1) * spectrum)
 
 
-def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to five narrowband lines (1-2 channels) that come and go and flicker in time."""
     most = 5
     active = _active(rng, "rfi/count", most).to(torch.float32)
     channel = rng.integers("rfi/channel", (most,), high=g.freq_bins)
     width = rng.integers("rfi/width", (most,), high=2) + 1
-    amp = rng.uniform("rfi/amp", (most,), 1.0, 5.0) * strength * active
+    amp = rng.uniform("rfi/amp", (most,), 1.0, 5.0) * strength[:, None] * active
     on = _bin_span(g.t_bin, rng.uniform("rfi/start", (most,), 0.0, 0.5), rng.uniform("rfi/length", (most,), 0.3, 1.0), g.time_bins)
     period = rng.uniform("rfi/period", (most,), 0.1, 0.5)
     phase = rng.uniform("rfi/phase", (most,))
@@ -174,27 +175,27 @@ def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: float) -> Effect:
     return Effect(add=(envelope * line).sum(-1))
 
 
-def galactic_plane(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def galactic_plane(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A broad smooth rise in power (x1.6-2.5 at the peak) over a long time range, steeper at low frequency."""
     centre = _c(rng.uniform("galaxy/centre", (), 0.2, 0.8))
     width = _c(rng.uniform("galaxy/width", (), 0.12, 0.3))
-    amp = _c(rng.uniform("galaxy/amp", (), 0.6, 1.5)) * strength
+    amp = _c(rng.uniform("galaxy/amp", (), 0.6, 1.5)) * _c(strength)
     slope = _c(rng.uniform("galaxy/slope", (), 0.3, 1.0))
     bump = torch.exp(-0.5 * ((g.t - centre) / width) ** 2)
     return Effect(gain=1.0 + amp * bump * (1.0 + slope * (0.5 - g.f)))
 
 
-def source_in_sidelobes(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def source_in_sidelobes(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A bright off-axis source: fringes across the whole spectrogram, 3-10 cycles in time, whose
     rate changes across the band."""
     cycles = _c(rng.uniform("sidelobe/cycles", (), 3.0, 10.0))
     tilt = _c(rng.uniform("sidelobe/tilt", (), -0.6, 0.6))
     phase = _c(rng.uniform("sidelobe/phase", ()))
-    amp = (_c(rng.uniform("sidelobe/amp", (), 0.25, 0.6)) * strength).clamp(max=0.95)
+    amp = (_c(rng.uniform("sidelobe/amp", (), 0.25, 0.6)) * _c(strength)).clamp(max=0.95)
     return Effect(gain=1.0 + amp * torch.cos(2 * math.pi * (cycles * g.t * (1.0 + tilt * (g.f - 0.5)) + phase)))
 
 
-def solar_storm(rng: CounterRNG, g: Grid, strength: float) -> Effect:
+def solar_storm(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to three bright bursts drifting from high to low frequency within 5-25% of the time."""
     most = 3
     active = _active(rng, "solar/count", most).to(torch.float32)
@@ -203,7 +204,7 @@ def solar_storm(rng: CounterRNG, g: Grid, strength: float) -> Effect:
     f_start = rng.uniform("solar/f_start", (most,), 0.6, 1.0)
     f_end = rng.uniform("solar/f_end", (most,), 0.0, 0.4)
     width = rng.uniform("solar/width", (most,), 0.02, 0.06)
-    amp = rng.uniform("solar/amp", (most,), 2.0, 6.0) * strength * active
+    amp = rng.uniform("solar/amp", (most,), 2.0, 6.0) * strength[:, None] * active
     progress = (g.t[..., None] - _c(onset)) / _c(duration)  # (n, T, 1, K)
     during = ((progress >= 0) & (progress <= 1)).to(torch.float32)
     centre = _c(f_start) + (_c(f_end) - _c(f_start)) * progress.clamp(0.0, 1.0)
@@ -212,7 +213,7 @@ def solar_storm(rng: CounterRNG, g: Grid, strength: float) -> Effect:
 
 
 #: class name -> morphology, in class-id order (ids 1..9)
-MORPHOLOGIES: dict[str, Callable[[CounterRNG, Grid, float], Effect]] = {
+MORPHOLOGIES: dict[str, Callable[[CounterRNG, Grid, Tensor], Effect]] = {
     "oscillating_tile": oscillating_tile,
     "first_order_high_noise": first_order_high_noise,
     "first_order_data_loss": first_order_data_loss,
