@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.data.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
-from anomaly_lab.data.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask
+from anomaly_lab.data.spectrogram.morphologies import MORPHOLOGIES, Grid, _sum_slots, effect_mask
 from anomaly_lab.data.spectrogram.scaling import SCALINGS, apply_scaling
 from anomaly_lab.device import resolve_device
 from anomaly_lab.errors import ConfigError, check_choice, check_range
@@ -26,6 +26,12 @@ POLARISATIONS = ("XX", "XY", "YX", "YY")
 
 # rows x pixels drawn per noise call, to bound the memory of the hash temporaries
 _NOISE_CHUNK_VALUES = 1 << 22
+
+
+def _logistic(z: Tensor) -> Tensor:
+    """1 / (1 + exp(-z)). torch.sigmoid rounds differently in its vectorised and scalar loops,
+    so a sample's pixels would depend on its position in the batch; exp and division do not."""
+    return 1.0 / (1.0 + torch.exp(-z))
 
 
 def _strength_range(strength) -> tuple[float, float]:
@@ -50,7 +56,8 @@ class SpectrogramGenerator:
       about 1e6-1e8, zero where data is lost);
     - ``y``: ``(B,)`` int64 class id (0 normal, 1..9 as in ``CLASS_NAMES``);
     - ``anomalous``: ``(B,)`` int64, 1 when ``y > 0``;
-    - ``mask``: ``(B, T, F)`` bool, the pixels the anomaly visibly changed (all False for normal);
+    - ``mask``: ``(B, T, F)`` bool, the anomaly's footprint: the pixels it changes, the same
+      however faint its strength (all False for normal);
     - ``strength``: ``(B,)`` float32, the amplitude factor the anomaly was drawn with (0 for normal).
 
     Args:
@@ -162,7 +169,7 @@ class SpectrogramGenerator:
             for full, part in ((gain, effect.gain), (add, effect.add), (noise, effect.noise), (drop, effect.drop)):
                 if part is not None:
                     full.index_copy_(0, sel, part.expand(shape).to(full.dtype))
-            mask.index_copy_(0, sel, effect_mask(effect, shape, self.device))
+            mask.index_copy_(0, sel, effect_mask(effect, shape, self.device, amp))
 
         signal = (sky * gain + add).unsqueeze(1) * (level[:, None] * pol)[:, :, None, None]  # (B, 4, T, F)
         x = signal * torch.exp(sigma[:, :, None, None] * noise.unsqueeze(1) * self._pixel_noise(idx, rho))
@@ -190,16 +197,16 @@ class SpectrogramGenerator:
         ripple_amp = rng.uniform("sky/ripple_amp", (3,), -0.08, 0.08)[:, None, None, :]
         ripple_cycles = rng.uniform("sky/ripple_cycles", (3,), 1.0, 12.0)[:, None, None, :]
         ripple_phase = rng.uniform("sky/ripple_phase", (3,))[:, None, None, :]
-        ripple = 1.0 + (ripple_amp * torch.cos(2 * math.pi * (ripple_cycles * g.f[..., None] + ripple_phase))).sum(-1)
-        bandpass = torch.sigmoid((g.f - f_lo) / edge) * torch.sigmoid((f_hi - g.f) / edge) * torch.exp(-slope * (g.f - 0.5)) * ripple
+        ripple = 1.0 + _sum_slots(ripple_amp * torch.cos(2 * math.pi * (ripple_cycles * g.f[..., None] + ripple_phase)))
+        bandpass = _logistic((g.f - f_lo) / edge) * _logistic((f_hi - g.f) / edge) * torch.exp(-slope * (g.f - 0.5)) * ripple
         bandpass = 0.05 + bandpass  # the band edges fade but never reach zero (zero means lost data)
         drift_amp = rng.uniform("sky/drift_amp", (2,), 0.0, 0.08)[:, None, None, :] / torch.tensor([1.0, 2.0], device=self.device)
         drift_phase = rng.uniform("sky/drift_phase", (2,))[:, None, None, :]
         harmonics = torch.tensor([1.0, 2.0], device=self.device)
-        drift = 1.0 + (drift_amp * torch.sin(2 * math.pi * (harmonics * g.t[..., None] + drift_phase))).sum(-1)
+        drift = 1.0 + _sum_slots(drift_amp * torch.sin(2 * math.pi * (harmonics * g.t[..., None] + drift_phase)))
         sky = bandpass * drift
 
-        level = torch.pow(10.0, rng.uniform("sky/level", (), 6.0, 8.0))
+        level = torch.exp(rng.uniform("sky/level", (), 6.0, 8.0) * math.log(10.0))  # exp, not pow: pow(10, v) rounds by batch position
         cross = rng.uniform("sky/cross_pol", (2,), 0.05, 0.2)
         yy = rng.uniform("sky/yy", (), 0.8, 1.2)
         ones = torch.ones_like(yy)

@@ -64,21 +64,25 @@ class Effect:
     drop: Tensor | None = None
 
 
-#: thresholds that turn effect maps into the per-pixel anomaly mask
+#: thresholds (at strength 1) that turn effect maps into the per-pixel anomaly mask; they scale
+#: with each sample's strength, so the mask is the anomaly's footprint however faint it is drawn
 MASK_GAIN = 0.1     # |gain - 1| above this
 MASK_ADD = 0.2      # added brightness above this
-MASK_NOISE = 1.5    # noise raised by more than this factor
+MASK_NOISE = 0.5    # noise raised by more than 1 + this
 
 
-def effect_mask(effect: Effect, shape: tuple[int, int, int], device: torch.device) -> Tensor:
-    """The pixels an effect touches visibly: ``(n, T, F)`` bool."""
+def effect_mask(effect: Effect, shape: tuple[int, int, int], device: torch.device, strength: Tensor | None = None) -> Tensor:
+    """The pixels an effect touches: ``(n, T, F)`` bool. ``strength`` ``(n,)`` scales the thresholds
+    (effects scale linearly with it)."""
+    s = torch.ones(shape[0], device=device) if strength is None else strength.to(device)
+    s = s.clamp(min=1e-6)[:, None, None]
     mask = torch.zeros(shape, dtype=torch.bool, device=device)
     if effect.gain is not None:
-        mask |= (effect.gain - 1.0).abs() > MASK_GAIN
+        mask |= (effect.gain - 1.0).abs() > MASK_GAIN * s
     if effect.add is not None:
-        mask |= effect.add > MASK_ADD
+        mask |= effect.add > MASK_ADD * s
     if effect.noise is not None:
-        mask |= effect.noise > MASK_NOISE
+        mask |= effect.noise > 1.0 + MASK_NOISE * s
     if effect.drop is not None:
         mask |= effect.drop
     return mask
@@ -87,6 +91,15 @@ def effect_mask(effect: Effect, shape: tuple[int, int, int], device: torch.devic
 def _c(v: Tensor) -> Tensor:
     """``(n,)`` -> ``(n, 1, 1)``; ``(n, K)`` -> ``(n, 1, 1, K)``."""
     return v[:, None, None] if v.dim() == 1 else v[:, None, None, :]
+
+
+def _sum_slots(v: Tensor) -> Tensor:
+    """Sum over the last (slot) axis in a fixed order, so a pixel never depends on the batch size
+    (a reduction kernel may group the additions differently for different shapes)."""
+    total = v[..., 0]
+    for k in range(1, v.shape[-1]):
+        total = total + v[..., k]
+    return total
 
 
 def _bin_span(bins: Tensor, start: Tensor, length: Tensor, n_bins: int) -> Tensor:
@@ -156,7 +169,7 @@ def lightning(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     started = dt >= -0.5 / g.time_bins
     pulse = torch.where(started, torch.exp(-dt.clamp(min=0.0) / _c(tau)), torch.zeros_like(dt)) * _c(amp)
     spectrum = 1.2 - 0.6 * g.f  # brighter at low frequency
-    return Effect(add=pulse.sum(-1) * spectrum)
+    return Effect(add=_sum_slots(pulse) * spectrum)
 
 
 def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
@@ -172,7 +185,7 @@ def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect
     flicker = 0.6 + 0.4 * torch.sin(2 * math.pi * (g.t[..., None] / _c(period) + _c(phase)))
     envelope = on.to(torch.float32) * flicker * _c(amp)  # (n, T, 1, K)
     line = ((g.f_bin[..., None] >= _c(channel)) & (g.f_bin[..., None] < _c(channel + width))).to(torch.float32)  # (n, 1, F, K)
-    return Effect(add=(envelope * line).sum(-1))
+    return Effect(add=_sum_slots(envelope * line))
 
 
 def galactic_plane(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
@@ -209,7 +222,7 @@ def solar_storm(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     during = ((progress >= 0) & (progress <= 1)).to(torch.float32)
     centre = _c(f_start) + (_c(f_end) - _c(f_start)) * progress.clamp(0.0, 1.0)
     burst = torch.exp(-0.5 * ((g.f[..., None] - centre) / _c(width)) ** 2) * during * _c(amp)
-    return Effect(add=burst.sum(-1))
+    return Effect(add=_sum_slots(burst))
 
 
 #: class name -> morphology, in class-id order (ids 1..9)
