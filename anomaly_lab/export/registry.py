@@ -10,6 +10,7 @@ from anomaly_lab.errors import DataFileError
 # are read as random_anomaly.
 CODECS = {
     "random_anomaly": "anomaly_lab.export.random_anomaly:RandomAnomalyCodec",
+    "spectrogram": "anomaly_lab.export.spectrogram:SpectrogramCodec",
 }
 
 
