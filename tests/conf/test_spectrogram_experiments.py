@@ -40,6 +40,11 @@ def test_cnn_experiment_runs_through_train_py(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test/acc"] == metrics["test/acc"]
     assert (tmp_path / "checkpoints" / "best.ckpt").exists() and (tmp_path / "test_confusion_matrix.png").exists()
+    from anomaly_lab.models.spectrogram_cnn.lightning_model import SpectrogramClassifier
+
+    back = SpectrogramClassifier.load_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu",
+                                                      weights_only=True)  # no Hydra objects in the hyperparameters
+    assert back.net.input_shape == (4, 32, 32)
 
 
 def test_rf_experiment_runs_through_train_py(tmp_path):

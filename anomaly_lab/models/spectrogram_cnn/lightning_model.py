@@ -32,6 +32,9 @@ class SpectrogramClassifier(L.LightningModule):
         super().__init__()
         check_range("model.lr", lr, 0.0, low_inclusive=False)
         check_range("model.binary_weight", binary_weight, 0.0)
+        # plain lists (not Hydra's ListConfig) keep checkpoints loadable with torch.load(weights_only=True)
+        channels = [int(c) for c in channels]
+        class_names = [str(c) for c in class_names] if class_names else None
         self.save_hyperparameters()
         self.net = SpectrogramCNN(in_channels, height, width, num_classes, heads, tuple(channels), dense, dropout)
         self.class_names = list(class_names) if class_names else list(CLASS_NAMES[:num_classes])
