@@ -156,6 +156,12 @@ def test_generate_py_writes_parquet_and_preview(tmp_path):
     back = SpectrogramCodec.from_metadata(meta).from_table(table, meta)
     made = SpectrogramGenerator(16, 16, seed=0, device="cpu").generate(torch.arange(20))
     assert torch.equal(back["y"], made["y"]) and torch.allclose(back["x"], made["x"], atol=1e-3)
+    # the parquet reader finds this codec from the file's metadata
+    from anomaly_lab.data.parquet import ParquetDataset
+
+    rows = ParquetDataset(str(out), "train").__getitems__([3, 17])
+    assert torch.equal(rows["y"], made["y"][[3, 17]]) and torch.equal(rows["mask"], made["mask"][[3, 17]])
+    assert torch.equal(rows["index"], torch.tensor([3, 17]))
 
 
 def test_generate_py_writes_road_layout_h5(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -10,7 +13,19 @@ from anomaly_lab.errors import ConfigError, check_range
 SCALINGS = ("percentile", "log", "none")
 
 
-def channel_percentiles(x: Tensor, q: Tensor | list[float]) -> Tensor:
+def _order_statistic_pair(flat: Tensor, i: int) -> tuple[Tensor, Tensor]:
+    """The ``i``-th and ``i+1``-th smallest values along the last axis (``i+1`` capped at n-1),
+    from a partial ``topk`` on the nearer end (several times faster than a full sort)."""
+    n = flat.shape[-1]
+    j = min(i + 1, n - 1)
+    if i < n // 2:
+        low = flat.topk(j + 1, dim=-1, largest=False).values  # ascending
+        return low[..., i], low[..., j]
+    high = flat.topk(n - i, dim=-1, largest=True).values  # descending: position k holds the (n-1-k)-th smallest
+    return high[..., n - 1 - i], high[..., n - 1 - j]
+
+
+def channel_percentiles(x: Tensor, q: Sequence[float]) -> Tensor:
     """Percentiles ``q`` (in [0, 100]) of every ``(sample, channel)`` plane of ``x`` ``(B, C, T, F)``.
 
     Linear interpolation between order statistics, as ``numpy.percentile``'s default. Returns
@@ -19,15 +34,13 @@ def channel_percentiles(x: Tensor, q: Tensor | list[float]) -> Tensor:
     b, c = x.shape[:2]
     flat = x.reshape(b, c, -1)
     n = flat.shape[-1]
-    q = torch.as_tensor(q, dtype=torch.float64, device=x.device)
-    pos = q / 100.0 * (n - 1)
-    lo = pos.floor().to(torch.int64).clamp(0, n - 1)
-    hi = (lo + 1).clamp(max=n - 1)
-    frac = (pos - lo.to(torch.float64)).to(x.dtype)
-    ordered = flat.sort(dim=-1).values
-    v_lo = ordered[..., lo]
-    v_hi = ordered[..., hi]
-    return v_lo + (v_hi - v_lo) * frac
+    out = []
+    for p in q:  # a loop over the (two) percentiles
+        pos = float(p) / 100.0 * (n - 1)
+        i = min(int(math.floor(pos)), n - 1)
+        v_lo, v_hi = _order_statistic_pair(flat, i)
+        out.append(v_lo + (v_hi - v_lo) * (pos - i))
+    return torch.stack(out, dim=-1)
 
 
 def percentile_scale(x: Tensor, low: float = 1.0, high: float = 99.0) -> Tensor:
