@@ -66,6 +66,16 @@ def test_big_batches_draw_noise_in_chunks_without_changing_samples(monkeypatch):
     assert torch.equal(whole["x"], chunked["x"])
 
 
+def test_chunked_batches_equal_one_call():
+    whole = gen(chunk_pixels=1 << 30).generate(torch.arange(40))
+    for pixels in (1, 3 * 32 * 32, 7 * 32 * 32 + 5):  # one row, three rows, seven rows per chunk
+        part = gen(chunk_pixels=pixels).generate(torch.arange(40))
+        for key in whole:
+            assert torch.equal(part[key], whole[key]), (key, pixels)
+    with pytest.raises(ConfigError, match="chunk_pixels=0"):
+        gen(chunk_pixels=0)
+
+
 def test_dataloader_workers_give_the_same_samples():
     g = gen()
     ds = GeneratedDataset(g, "val", 24)
