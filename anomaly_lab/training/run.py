@@ -85,8 +85,10 @@ def train(cfg: DictConfig) -> dict:
     model = instantiate(cfg.model)
     metrics: dict[str, Any] = {}
     if hasattr(model, "fit_datamodule"):  # scikit-learn style estimators
-        metrics.update(model.fit_datamodule(datamodule, out_dir=out_dir) if "out_dir" in model.fit_datamodule.__code__.co_varnames
-                       else model.fit_datamodule(datamodule))
+        import inspect
+
+        takes_dir = "out_dir" in inspect.signature(model.fit_datamodule).parameters
+        metrics.update(model.fit_datamodule(datamodule, out_dir=out_dir) if takes_dir else model.fit_datamodule(datamodule))
         is_zero = True
     else:
         callbacks = _instantiate_group(cfg.get("callbacks"))
