@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.data.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
-from anomaly_lab.data.spectrogram.morphologies import MORPHOLOGIES, Grid, _sum_slots, effect_mask
+from anomaly_lab.data.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
 from anomaly_lab.data.spectrogram.scaling import SCALINGS, apply_scaling
 from anomaly_lab.device import resolve_device
 from anomaly_lab.errors import ConfigError, check_choice, check_range
@@ -99,7 +99,9 @@ class SpectrogramGenerator:
         if len(band) != 2 or not 0.0 < band[0] < band[1]:
             raise ConfigError(f"band_mhz={list(band_mhz)} must be two frequencies 0 < low < high (MHz)")
         self.time_bins, self.freq_bins = time_bins, freq_bins
-        self.mixture = mixture if isinstance(mixture, str) else (dict(mixture) if isinstance(mixture, Mapping) else list(mixture))
+        if not isinstance(mixture, str):
+            mixture = dict(mixture) if isinstance(mixture, Mapping) else list(mixture)
+        self.mixture = mixture
         self.probabilities = mixture_weights(mixture)
         self.scale, self.scale_percentiles = scale, percentiles
         self.band_mhz = band
@@ -212,16 +214,17 @@ class SpectrogramGenerator:
         ripple_amp = rng.uniform("sky/ripple_amp", (3,), -0.08, 0.08)[:, None, None, :]
         ripple_cycles = rng.uniform("sky/ripple_cycles", (3,), 1.0, 12.0)[:, None, None, :]
         ripple_phase = rng.uniform("sky/ripple_phase", (3,))[:, None, None, :]
-        ripple = 1.0 + _sum_slots(ripple_amp * torch.cos(2 * math.pi * (ripple_cycles * g.f[..., None] + ripple_phase)))
+        ripple = 1.0 + sum_slots(ripple_amp * torch.cos(2 * math.pi * (ripple_cycles * g.f[..., None] + ripple_phase)))
         bandpass = _logistic((g.f - f_lo) / edge) * _logistic((f_hi - g.f) / edge) * torch.exp(-slope * (g.f - 0.5)) * ripple
         bandpass = 0.05 + bandpass  # the band edges fade but never reach zero (zero means lost data)
-        drift_amp = rng.uniform("sky/drift_amp", (2,), 0.0, 0.08)[:, None, None, :] / torch.tensor([1.0, 2.0], device=self.device)
-        drift_phase = rng.uniform("sky/drift_phase", (2,))[:, None, None, :]
         harmonics = torch.tensor([1.0, 2.0], device=self.device)
-        drift = 1.0 + _sum_slots(drift_amp * torch.sin(2 * math.pi * (harmonics * g.t[..., None] + drift_phase)))
+        drift_amp = rng.uniform("sky/drift_amp", (2,), 0.0, 0.08)[:, None, None, :] / harmonics
+        drift_phase = rng.uniform("sky/drift_phase", (2,))[:, None, None, :]
+        drift = 1.0 + sum_slots(drift_amp * torch.sin(2 * math.pi * (harmonics * g.t[..., None] + drift_phase)))
         sky = bandpass * drift
 
-        level = torch.exp(rng.uniform("sky/level", (), 6.0, 8.0) * math.log(10.0))  # exp, not pow: pow(10, v) rounds by batch position
+        # exp, not pow: pow(10, v) rounds differently by a sample's position in the batch
+        level = torch.exp(rng.uniform("sky/level", (), 6.0, 8.0) * math.log(10.0))
         cross = rng.uniform("sky/cross_pol", (2,), 0.05, 0.2)
         yy = rng.uniform("sky/yy", (), 0.8, 1.2)
         ones = torch.ones_like(yy)
@@ -243,5 +246,6 @@ class SpectrogramGenerator:
             part = CounterRNG(self.seed, idx[lo:lo + rows])
             common = part.normal("noise/common", (t_bins, f_bins))
             for p in range(4):
-                out[lo:lo + rows, p] = keep[lo:lo + rows] * common + own[lo:lo + rows] * part.normal(f"noise/{POLARISATIONS[p]}", (t_bins, f_bins))
+                own_noise = part.normal(f"noise/{POLARISATIONS[p]}", (t_bins, f_bins))
+                out[lo:lo + rows, p] = keep[lo:lo + rows] * common + own[lo:lo + rows] * own_noise
         return out

@@ -93,7 +93,7 @@ def _c(v: Tensor) -> Tensor:
     return v[:, None, None] if v.dim() == 1 else v[:, None, None, :]
 
 
-def _sum_slots(v: Tensor) -> Tensor:
+def sum_slots(v: Tensor) -> Tensor:
     """Sum over the last (slot) axis in a fixed order, so a pixel never depends on the batch size
     (a reduction kernel may group the additions differently for different shapes)."""
     total = v[..., 0]
@@ -111,6 +111,14 @@ def _bin_span(bins: Tensor, start: Tensor, length: Tensor, n_bins: int) -> Tenso
     return (b >= _c(first)) & (b < _c(first + count))
 
 
+def _time_window(rng: CounterRNG, name: str, start: tuple[float, float], length: tuple[float, float], g: Grid,
+                 shape: tuple[int, ...] = ()) -> Tensor:
+    """A run of time bins: start and length drawn (as fractions) from streams ``<name>/start`` and
+    ``<name>/length``; ``(n, T, 1)``, or ``(n, T, 1, K)`` for ``shape=(K,)``."""
+    return _bin_span(g.t_bin, rng.uniform(f"{name}/start", shape, *start), rng.uniform(f"{name}/length", shape, *length),
+                     g.time_bins)
+
+
 def _active(rng: CounterRNG, stream: str, most: int) -> Tensor:
     """``(n, most)`` bool: the first ``1 + U{0..most-1}`` of ``most`` slots are in use."""
     count = rng.integers(stream, (), high=most) + 1
@@ -121,7 +129,7 @@ def oscillating_tile(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A tile switching on and off: a square wave in time over a long stretch and a wide band."""
     period = _c(rng.uniform("tile/period", (), 0.04, 0.12))
     phase = _c(rng.uniform("tile/phase", ()))
-    window = _bin_span(g.t_bin, rng.uniform("tile/start", (), 0.0, 0.4), rng.uniform("tile/length", (), 0.5, 1.0), g.time_bins)
+    window = _time_window(rng, "tile", (0.0, 0.4), (0.5, 1.0), g)
     band = _bin_span(g.f_bin.transpose(1, 2), rng.uniform("tile/f_start", (), 0.0, 0.3),
                      rng.uniform("tile/f_width", (), 0.4, 0.7), g.freq_bins).transpose(1, 2)
     on = torch.remainder(g.t / period + phase, 1.0) < 0.5
@@ -131,7 +139,7 @@ def oscillating_tile(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
 
 def first_order_high_noise(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """Broadband noise raised 4-10x (and the floor a little) over a long stretch of time."""
-    window = _bin_span(g.t_bin, rng.uniform("noise/start", (), 0.0, 0.5), rng.uniform("noise/length", (), 0.5, 1.0), g.time_bins)
+    window = _time_window(rng, "noise", (0.0, 0.5), (0.5, 1.0), g)
     factor = 1.0 + _c(rng.uniform("noise/factor", (), 3.0, 9.0)) * _c(strength)
     lift = 1.0 + _c(rng.uniform("noise/lift", (), 0.05, 0.2)) * _c(strength)
     w = window.to(torch.float32)
@@ -140,7 +148,7 @@ def first_order_high_noise(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect
 
 def first_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A block of lost data: a stretch of time over the whole band (half the time) or a wide sub-band."""
-    window = _bin_span(g.t_bin, rng.uniform("loss1/start", (), 0.0, 0.8), rng.uniform("loss1/length", (), 0.1, 0.5), g.time_bins)
+    window = _time_window(rng, "loss1", (0.0, 0.8), (0.1, 0.5), g)
     whole = _c(rng.bernoulli("loss1/whole_band", (), 0.5))
     band = _bin_span(g.f_bin.transpose(1, 2), rng.uniform("loss1/f_start", (), 0.0, 0.5),
                      rng.uniform("loss1/f_width", (), 0.3, 0.8), g.freq_bins).transpose(1, 2)
@@ -154,7 +162,7 @@ def third_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     start = rng.uniform("loss3/f_start", (most,))
     width = rng.uniform("loss3/f_width", (most,), 0.0, 0.02)
     bands = (_bin_span(g.f_bin.transpose(1, 2), start, width, g.freq_bins).transpose(1, 2) & _c(active)).any(-1)
-    window = _bin_span(g.t_bin, rng.uniform("loss3/start", (), 0.0, 0.3), rng.uniform("loss3/length", (), 0.7, 1.0), g.time_bins)
+    window = _time_window(rng, "loss3", (0.0, 0.3), (0.7, 1.0), g)
     return Effect(drop=bands & window)
 
 
@@ -163,13 +171,14 @@ def lightning(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     most = 4
     active = _active(rng, "lightning/count", most).to(torch.float32)
     onset = rng.uniform("lightning/time", (most,), 0.05, 0.95)
-    tau = torch.maximum(rng.uniform("lightning/decay", (most,), 0.004, 0.02), torch.tensor(0.6 / g.time_bins, device=rng.device))
+    shortest = torch.tensor(0.6 / g.time_bins, device=rng.device)
+    tau = torch.maximum(rng.uniform("lightning/decay", (most,), 0.004, 0.02), shortest)
     amp = rng.uniform("lightning/amp", (most,), 2.0, 8.0) * strength[:, None] * active
     dt = g.t[..., None] - _c(onset)  # (n, T, 1, K)
     started = dt >= -0.5 / g.time_bins
     pulse = torch.where(started, torch.exp(-dt.clamp(min=0.0) / _c(tau)), torch.zeros_like(dt)) * _c(amp)
     spectrum = 1.2 - 0.6 * g.f  # brighter at low frequency
-    return Effect(add=_sum_slots(pulse) * spectrum)
+    return Effect(add=sum_slots(pulse) * spectrum)
 
 
 def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
@@ -179,13 +188,14 @@ def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect
     channel = rng.integers("rfi/channel", (most,), high=g.freq_bins)
     width = rng.integers("rfi/width", (most,), high=2) + 1
     amp = rng.uniform("rfi/amp", (most,), 1.0, 5.0) * strength[:, None] * active
-    on = _bin_span(g.t_bin, rng.uniform("rfi/start", (most,), 0.0, 0.5), rng.uniform("rfi/length", (most,), 0.3, 1.0), g.time_bins)
+    on = _time_window(rng, "rfi", (0.0, 0.5), (0.3, 1.0), g, (most,))
     period = rng.uniform("rfi/period", (most,), 0.1, 0.5)
     phase = rng.uniform("rfi/phase", (most,))
     flicker = 0.6 + 0.4 * torch.sin(2 * math.pi * (g.t[..., None] / _c(period) + _c(phase)))
     envelope = on.to(torch.float32) * flicker * _c(amp)  # (n, T, 1, K)
-    line = ((g.f_bin[..., None] >= _c(channel)) & (g.f_bin[..., None] < _c(channel + width))).to(torch.float32)  # (n, 1, F, K)
-    return Effect(add=_sum_slots(envelope * line))
+    f_bin = g.f_bin[..., None]
+    line = ((f_bin >= _c(channel)) & (f_bin < _c(channel + width))).to(torch.float32)  # (n, 1, F, K)
+    return Effect(add=sum_slots(envelope * line))
 
 
 def galactic_plane(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
@@ -222,7 +232,7 @@ def solar_storm(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     during = ((progress >= 0) & (progress <= 1)).to(torch.float32)
     centre = _c(f_start) + (_c(f_end) - _c(f_start)) * progress.clamp(0.0, 1.0)
     burst = torch.exp(-0.5 * ((g.f[..., None] - centre) / _c(width)) ** 2) * during * _c(amp)
-    return Effect(add=_sum_slots(burst))
+    return Effect(add=sum_slots(burst))
 
 
 #: class name -> morphology, in class-id order (ids 1..9)

@@ -50,9 +50,9 @@ class RandomForestDetector:
         self.class_names = list(class_names) if class_names else list(CLASS_NAMES)
         if task == "binary":
             self.class_names = ["normal", "anomalous"]
-        self.forest = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-                                             max_features=max_features, class_weight=class_weight, n_jobs=n_jobs,
-                                             random_state=seed)
+        self.forest = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
+                                             min_samples_leaf=min_samples_leaf, max_features=max_features,
+                                             class_weight=class_weight, n_jobs=n_jobs, random_state=seed)
         self.n_params = 0
         self.test_confusion: torch.Tensor | None = None
 
@@ -113,5 +113,6 @@ class RandomForestDetector:
             if stage == "test":
                 self.test_confusion = cm
                 if out_dir is not None:
-                    save_report(scores, cm, self.class_names, out_dir, "test", title="random forest, test: true vs predicted")
+                    save_report(scores, cm, self.class_names, out_dir, "test",
+                                title="random forest, test: true vs predicted")
         return metrics
