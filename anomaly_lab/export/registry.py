@@ -11,6 +11,8 @@ from anomaly_lab.errors import DataFileError
 CODECS = {
     "random_anomaly": "anomaly_lab.export.random_anomaly:RandomAnomalyCodec",
     "spectrogram": "anomaly_lab.export.spectrogram:SpectrogramCodec",
+    "moving_mnist": "anomaly_lab.export.moving_mnist:MovingMnistCodec",
+    "timeseries": "anomaly_lab.export.timeseries:TimeSeriesCodec",
 }
 
 

@@ -9,7 +9,9 @@ Parquet, one row per series (layouts ``published``, and ``with_clean`` which add
   int32 and ``event_kind`` as a list of kind names, one entry per anomaly;
 - ``index``: the sample index.
 
-The file metadata holds ``anomaly_lab.shape`` (``T,C``), the channel names and the kind names.
+The file metadata holds ``anomaly_lab.shape`` (``T,C``), ``anomaly_lab.events`` (E, the width the
+event fields are padded back to, so every row group reads back alike), the channel names and the
+kind names.
 ``write_other("csv", ...)`` writes one line per series and step: ``index, step``, each channel,
 ``label`` and a ``label_<channel>`` column per channel.
 """
@@ -63,6 +65,7 @@ class TimeSeriesCodec:
                 "anomaly_lab.kinds": ",".join(ALL_KINDS), "anomaly_lab.channels": ",".join(self.channel_names)}
         if self.generator is not None:
             meta["anomaly_lab.shape"] = f"{self.generator.length},{self.generator.channels}"
+            meta["anomaly_lab.events"] = str(self.generator.event_slots)
         return meta
 
     def to_table(self, batch: dict[str, Tensor], layout: str = "published") -> pa.Table:
@@ -120,7 +123,7 @@ class TimeSeriesCodec:
         lists = {name: table.column(name).combine_chunks() for name in ("event_start", "event_end", "event_kind",
                                                                        "event_channel") if name in table.column_names}
         counts = np.diff(lists["event_start"].offsets.to_numpy())
-        e = int(counts.max()) if n else 0
+        e = max(int(metadata.get("anomaly_lab.events", 0)), int(counts.max()) if n else 0)
         slot = np.arange(e)[None, :] < counts[:, None]
 
         def padded(values: np.ndarray) -> Tensor:

@@ -145,6 +145,18 @@ class TimeSeriesGenerator:
             out["base"] = self.base.config_dict()
         return out
 
+    @property
+    def event_slots(self) -> int:
+        """E, the width of the event fields of every batch (the most events a series can hold)."""
+        inj = self.injector
+        if inj is None:
+            return 0
+        if isinstance(inj, SeedNoise):
+            return inj.count(self.length)
+        if isinstance(inj, FixedPlacement):
+            return len(inj.rows)
+        return inj.count[1]
+
     def codec(self):
         from anomaly_lab.export.timeseries import TimeSeriesCodec
 

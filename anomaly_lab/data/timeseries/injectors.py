@@ -11,7 +11,8 @@ event's strength, ``g`` its sign (+1/-1) and ``r`` the step within the event of 
 - ``trend``: ``x + 2 s g sd (r + 1) / L`` (a ramp);
 - ``variance``: ``x + s sd n`` with Gaussian ``n``;
 - ``frequency``: the series read ``f`` times faster (g > 0, ``f = 1 + s``) or slower
-  (``1 / (1 + s)``) from the event's start, linearly interpolated;
+  (``1 / (1 + s)``) on from the step before the event, linearly interpolated: step ``r`` takes
+  the value at ``start - 1 + (r + 1) f`` (so the event's first step already differs);
 - ``pattern``: the shape bent, ``mu + sd sign(d) |d|^p`` with ``d = (x - mu) / sd`` and
   ``p = 1 / (1 + s)`` (squarer, g > 0) or ``1 + s`` (peakier).
 
@@ -98,7 +99,7 @@ def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[T
             new = x + s * sd * rng.normal("inject/variance", (t, c)).to(x.dtype)
         elif name == "frequency":
             f = torch.where(g > 0, 1 + s, 1 / (1 + s))
-            pos = (start.to(x.dtype) + r * f).clamp(0, t - 1).expand(b, t, c)
+            pos = (start.to(x.dtype) - 1 + (r + 1) * f).clamp(0, t - 1).expand(b, t, c)
             lo = pos.floor().to(torch.int64)
             hi = (lo + 1).clamp(max=t - 1)
             w = pos - lo.to(x.dtype)
