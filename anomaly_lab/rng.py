@@ -10,6 +10,7 @@ it runs on any device and gives bit-identical integers on CPU and CUDA.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -32,10 +33,48 @@ def _fmix32(h: Tensor) -> Tensor:
 
 def _absorb(h: Tensor | int, word: Tensor | int) -> Tensor:
     """Mix one 32-bit word into the running hash."""
-    if not isinstance(h, Tensor):
-        h = torch.tensor(h, dtype=torch.int64)
-    w = word if isinstance(word, Tensor) else torch.tensor(word, dtype=torch.int64, device=h.device)
-    return _fmix32((h ^ _fmix32((w + 0x9E3779B9) & _M32)) & _M32)
+    if not isinstance(word, Tensor):
+        word = torch.tensor(word, dtype=torch.int64, device=h.device)
+    return _fmix32((h ^ _fmix32((word + 0x9E3779B9) & _M32)) & _M32)
+
+
+def _fmix32_int(h: int) -> int:
+    """``_fmix32`` on a Python int (the same arithmetic, no tensor ops)."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    return h ^ (h >> 16)
+
+
+def _absorb_int(h: int, word: int) -> int:
+    return _fmix32_int((h ^ _fmix32_int((word + 0x9E3779B9) & _M32)) & _M32)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stream_key(seed: int, stream: str | int) -> int:
+    """The hash state after absorbing (seed, stream): the same for every sample, so computed once
+    in Python rather than as a chain of scalar tensor ops on every call."""
+    key = _absorb_int(0x3C6EF372, seed & _M32)
+    key = _absorb_int(key, (seed >> 32) & _M32)
+    return _absorb_int(key, stream_id(stream))
+
+
+_COUNTER_WORDS: dict[tuple[int, str], Tensor] = {}
+
+
+def _counter_words(count: int, device: torch.device) -> Tensor:
+    """``_fmix32(counter + golden)`` for counters ``0..count-1``: the sample-independent half of the
+    last absorb, computed once per (count, device) and reused (a per-pixel draw then costs one
+    finaliser instead of two)."""
+    key = (count, str(device))
+    words = _COUNTER_WORDS.get(key)
+    if words is None:
+        words = _fmix32((torch.arange(count, dtype=torch.int64, device=device) + 0x9E3779B9) & _M32)
+        if len(_COUNTER_WORDS) > 64:
+            _COUNTER_WORDS.clear()
+        _COUNTER_WORDS[key] = words
+    return words
 
 
 def stream_id(stream: str | int) -> int:
@@ -55,13 +94,9 @@ def hash_bits(seed: int, index: Tensor, stream: str | int, count: int) -> Tensor
         raise ValueError("sample indices must be non-negative")
     device = index.device
     seed = int(seed)
-    key = _absorb(torch.tensor(0x3C6EF372, dtype=torch.int64, device=device), seed & _M32)
-    key = _absorb(key, (seed >> 32) & _M32)
-    key = _absorb(key, stream_id(stream))
-    h = _absorb(key, index & _M32)
+    h = _absorb(_stream_key(seed, stream), index & _M32)
     h = _absorb(h, (index >> 32) & _M32)
-    counter = torch.arange(count, dtype=torch.int64, device=device)
-    return _absorb(h[:, None], counter[None, :])
+    return _fmix32((h[:, None] ^ _counter_words(count, device)[None, :]) & _M32)
 
 
 class CounterRNG:
