@@ -10,21 +10,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import torch
 
 from anomaly_lab.data.spectrogram import SpectrogramGenerator
-
-
-def _rate(fn, n_items: int, repeats: int = 3) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return n_items / best
+from timing import best_rate
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -35,8 +25,8 @@ def run(quick: bool = False) -> list[dict]:
         together = gen.generate(idx)["x"]
         apart = torch.cat([gen.generate(idx[i:i + 1])["x"] for i in range(batch)])
         assert torch.equal(together, apart), "batched and per-sample outputs differ"
-        ours = _rate(lambda: gen.generate(idx), batch, 2 if quick else 3)
-        loop = _rate(lambda: [gen.generate(idx[i:i + 1]) for i in range(batch)], batch, 1 if quick else 2)
+        ours = best_rate(lambda: gen.generate(idx), batch, 2 if quick else 3)
+        loop = best_rate(lambda: [gen.generate(idx[i:i + 1]) for i in range(batch)], batch, 1 if quick else 2)
         rows.append({"name": f"spectrograms/s, {size}x{size}x4, CPU, batch {batch}", "ours": ours, "baseline": loop,
                      "unit": "spectrograms/s", "ratio": ours / loop,
                      "notes": "baseline: the same generator called one sample at a time (bit-identical output)"})
@@ -49,7 +39,7 @@ def run(quick: bool = False) -> list[dict]:
             gpu.generate(big)
             torch.cuda.synchronize()
 
-        rate = _rate(cuda_run, len(big))
+        rate = best_rate(cuda_run, len(big))
         rows.append({"name": "spectrograms/s, 256x256x4, CUDA, batch 512", "ours": rate, "baseline": cpu_rate,
                      "unit": "spectrograms/s", "ratio": rate / cpu_rate,
                      "notes": f"baseline: ours on CPU ({torch.cuda.get_device_name(0)})"})

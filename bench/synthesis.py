@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import torch
 
@@ -19,16 +18,7 @@ from anomaly_lab.data.random_anomaly import RandomAnomalyGenerator
 from anomaly_lab.sources import load_source
 from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES
 from anomaly_lab.synth.reference import reference_sequence
-
-
-def _rate(fn, n_items: int, repeats: int = 3) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return n_items / best
+from timing import best_rate
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -36,12 +26,12 @@ def run(quick: bool = False) -> list[dict]:
     n_ref = 10 if quick else 40
     batch = 256 if quick else 512
     torch.manual_seed(0)
-    ref_rate = _rate(lambda: [reference_sequence(src.images, src.labels, list(RANDOM_ANOMALY_RECIPES), k) for k in range(n_ref)], n_ref, 2)
+    ref_rate = best_rate(lambda: [reference_sequence(src.images, src.labels, list(RANDOM_ANOMALY_RECIPES), k) for k in range(n_ref)], n_ref, 2)
     gen = RandomAnomalyGenerator(src, seed=0, device="cpu")
-    ours = _rate(lambda: gen.generate(torch.arange(batch)), batch)
+    ours = best_rate(lambda: gen.generate(torch.arange(batch)), batch)
     rows = [{"name": f"RandomAnomaly sequences/s, CPU, batch {batch}", "ours": ours, "baseline": ref_rate, "unit": "seq/s",
              "ratio": ours / ref_rate, "notes": "baseline: per-image torchvision v2 recipes in a Python loop (the notebook's way); target >= 20x"}]
-    one = _rate(lambda: gen.generate(torch.arange(1)), 1, 5)
+    one = best_rate(lambda: gen.generate(torch.arange(1)), 1, 5)
     rows.append({"name": "RandomAnomaly sequences/s, CPU, batch 1", "ours": one, "baseline": ref_rate, "unit": "seq/s",
                  "ratio": one / ref_rate, "notes": "one sequence per call (worst case for batching)"})
     if torch.cuda.is_available():
@@ -52,7 +42,7 @@ def run(quick: bool = False) -> list[dict]:
             gpu.generate(torch.arange(big))
             torch.cuda.synchronize()
 
-        cuda_rate = _rate(cuda_run, big)
+        cuda_rate = best_rate(cuda_run, big)
         rows.append({"name": f"RandomAnomaly sequences/s, CUDA, batch {big}", "ours": cuda_rate, "baseline": ours,
                      "unit": "seq/s", "ratio": cuda_rate / ours, "notes": f"baseline: ours on CPU ({torch.cuda.get_device_name(0)})"})
     return rows
