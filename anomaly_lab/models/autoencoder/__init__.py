@@ -1,0 +1,2 @@
+"""The autoencoder tutorial's image autoencoders (vanilla, deep, convolutional) and the shared
+reconstruction-scoring LightningModule."""

@@ -1,0 +1,1 @@
+"""Spatio-temporal (ConvLSTM) autoencoder for video anomaly detection."""
