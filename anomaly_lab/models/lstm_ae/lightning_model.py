@@ -6,8 +6,11 @@ is z-scored per channel (mean and standard deviation of the first training batch
 buffers in the checkpoint) and cut into windows of ``seq_len`` steps. A training step fits
 ``train_windows`` windows drawn at random from all the batch's windows (windows of many series
 in one step: a step on the windows of a few series alone barely moves these models), the
-validation loss is taken on non-overlapping windows, and each step of a series is scored by the
-squared reconstruction error averaged over channels and over the windows covering it. The threshold is the ``threshold_quantile`` of the scores of the (clean) validation series,
+validation loss is taken on non-overlapping windows, and each step of a series is scored by its
+squared reconstruction error per channel, averaged over the windows covering it, divided by the
+channel's mean error on the clean validation series (``normalize_channels``; so a channel that is
+hard to reconstruct, such as a spiky ECG, does not drown the others), and reduced over channels
+by ``channel_reduce`` (``mean``, or ``max`` for anomalies in one channel). The threshold is the ``threshold_quantile`` of the scores of the (clean) validation series,
 set at each validation and saved with the checkpoint. At test, every figure of
 :func:`anomaly_lab.metrics.evaluate.evaluate` is logged as ``test/<name>`` and written with the
 scores to ``timeseries_test.json`` in the run directory.
@@ -24,9 +27,11 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.data.timeseries.windows import fold_mean, sliding_windows
-from anomaly_lab.errors import check_range
+from anomaly_lab.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.evaluate import evaluate
 from anomaly_lab.models.lstm_ae.torch_model import LSTMAutoencoder
+
+CHANNEL_REDUCE = ("mean", "max")
 
 #: figures logged at test (all of evaluate() is written to the JSON report)
 LOGGED = ("auroc", "auprc", "vus_roc", "vus_pr", "best_f1", "f1", "precision", "recall", "range_f1",
@@ -39,8 +44,12 @@ class ReconstructionDetector(L.LightningModule):
     Subclasses give ``self.net`` and :meth:`window_loss` / :meth:`window_errors`."""
 
     def __init__(self, n_features: int, seq_len: int, lr: float, train_stride: int, score_stride: int,
-                 threshold_quantile: float, k: int, max_windows: int, train_windows: int | None = None):
+                 threshold_quantile: float, k: int, max_windows: int, train_windows: int | None = None,
+                 normalize_channels: bool = False, channel_reduce: str = "mean"):
         super().__init__()
+        check_choice("model.channel_reduce", channel_reduce, CHANNEL_REDUCE)
+        if not isinstance(normalize_channels, bool):
+            raise ConfigError(f"model.normalize_channels={normalize_channels!r} must be true or false")
         if train_windows is not None:
             check_range("model.train_windows", train_windows, 1, integer=True)
         check_range("model.n_features", n_features, 1, integer=True)
@@ -55,6 +64,7 @@ class ReconstructionDetector(L.LightningModule):
         self.register_buffer("std", torch.ones(n_features))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.register_buffer("threshold", torch.tensor(math.inf))
+        self.register_buffer("channel_scale", torch.ones(n_features))
         self._collected: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
         self.test_results: dict[str, float] = {}
 
@@ -63,7 +73,7 @@ class ReconstructionDetector(L.LightningModule):
         raise NotImplementedError
 
     def window_errors(self, windows: Tensor) -> Tensor:
-        """Per window and step anomaly score ``(N, seq_len)`` of z-scored windows ``(N, L, C)``."""
+        """Per window, step and channel anomaly score ``(N, seq_len, C)`` of z-scored windows ``(N, L, C)``."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
@@ -80,15 +90,26 @@ class ReconstructionDetector(L.LightningModule):
     def normalize(self, x: Tensor) -> Tensor:
         return (x - self.mean) / self.std
 
-    def score_series(self, x: Tensor) -> Tensor:
-        """Anomaly score per step ``(B, T)`` of raw series ``(B, T, C)``."""
+    def channel_errors(self, x: Tensor) -> Tensor:
+        """Raw per-step, per-channel scores ``(B, T, C)`` of raw series ``(B, T, C)`` (averaged over
+        the windows covering each step)."""
         stride = self.hparams.score_stride
         windows = sliding_windows(self.normalize(x.to(self.mean.dtype)), self.hparams.seq_len, stride)
         b, w, size, c = windows.shape
         flat = windows.reshape(b * w, size, c)
         chunk = self.hparams.max_windows
         errors = torch.cat([self.window_errors(flat[i:i + chunk]) for i in range(0, flat.shape[0], chunk)])
-        return fold_mean(errors.reshape(b, w, size), x.shape[1], stride)
+        per_channel = errors.reshape(b, w, size, c).permute(0, 3, 1, 2).reshape(b * c, w, size)
+        return fold_mean(per_channel, x.shape[1], stride).reshape(b, c, -1).transpose(1, 2)
+
+    def reduce_channels(self, errors: Tensor) -> Tensor:
+        """Scores ``(B, T)`` from per-channel scores ``(B, T, C)``: scaled, then mean or max over channels."""
+        scaled = errors / self.channel_scale.to(errors.dtype)
+        return scaled.amax(-1) if self.hparams.get("channel_reduce", "mean") == "max" else scaled.mean(-1)
+
+    def score_series(self, x: Tensor) -> Tensor:
+        """Anomaly score per step ``(B, T)`` of raw series ``(B, T, C)``."""
+        return self.reduce_channels(self.channel_errors(x))
 
     def _windows(self, x: Tensor, stride: int) -> Tensor:
         windows = sliding_windows(self.normalize(x.to(self.mean.dtype)), self.hparams.seq_len, stride)
@@ -121,7 +142,8 @@ class ReconstructionDetector(L.LightningModule):
         x = batch["x"]
         self._loss(self._windows(x, self.hparams.seq_len), stage, x.shape[0])  # non-overlapping windows
         label = batch.get("label", torch.zeros(x.shape[:2], dtype=torch.int64, device=x.device))
-        self._collected[stage].append((self.score_series(x).detach().cpu(), label.detach().cpu()))
+        errors = self.channel_errors(x) if stage == "val" else self.score_series(x)  # val: scaled at epoch end
+        self._collected[stage].append((errors.detach().cpu(), label.detach().cpu()))
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -138,7 +160,11 @@ class ReconstructionDetector(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._collected["val"]:
             return
-        scores = torch.cat([s for s, _ in self._collected["val"]]).reshape(-1).double()
+        errors = torch.cat([s for s, _ in self._collected["val"]]).double()  # (N, T, C), clean series
+        if self.hparams.get("normalize_channels", False):
+            scale = errors.mean((0, 1))
+            self.channel_scale.copy_(torch.where(scale > 1e-12, scale, torch.ones_like(scale)).to(self.channel_scale))
+        scores = self.reduce_channels(errors.to(self.channel_scale.device)).reshape(-1).cpu()
         q = self.hparams.threshold_quantile
         kth = min(scores.numel(), max(1, math.ceil(q * scores.numel())))
         self.threshold.fill_(float(scores.kthvalue(kth).values))
@@ -199,10 +225,11 @@ class LSTMAutoencoderDetector(ReconstructionDetector):
     def __init__(self, n_features: int = 4, seq_len: int = 32, latent_dim: int = 8,
                  hidden: tuple[int, ...] = (128, 64, 32), output_activation: str = "none", lr: float = 1e-3,
                  train_stride: int = 1, score_stride: int = 1, threshold_quantile: float = 0.995, k: int = 3,
-                 max_windows: int = 4096, train_windows: int | None = 256):
+                 max_windows: int = 4096, train_windows: int | None = 256, normalize_channels: bool = False,
+                 channel_reduce: str = "mean"):
         hidden = [int(h) for h in hidden]
         super().__init__(n_features, seq_len, lr, train_stride, score_stride, threshold_quantile, k, max_windows,
-                         train_windows)
+                         train_windows, normalize_channels, channel_reduce)
         self.save_hyperparameters()
         self.net = LSTMAutoencoder(n_features, seq_len, latent_dim, tuple(hidden), output_activation)
 
@@ -210,4 +237,4 @@ class LSTMAutoencoderDetector(ReconstructionDetector):
         return {"loss": torch.mean((self.net(windows) - windows) ** 2)}
 
     def window_errors(self, windows: Tensor) -> Tensor:
-        return ((self.net(windows) - windows) ** 2).mean(-1)
+        return (self.net(windows) - windows) ** 2

@@ -29,6 +29,21 @@ def test_scores_are_per_step_squared_errors_averaged_over_channels_and_windows()
     assert torch.allclose(det.score_series(x), (z ** 2).mean(-1), atol=1e-6)
 
 
+def test_channel_scaling_and_max_reduction(tmp_path):
+    det = LSTMAutoencoderDetector(n_features=2, seq_len=4, hidden=(8, 4), normalize_channels=True, channel_reduce="max",
+                                  threshold_quantile=0.5)
+    det.net = Zero()
+    x = torch.randn(4, 12, 2) * torch.tensor([1.0, 10.0])  # channel 1 reconstructs 100x worse
+    det.set_normalization(torch.zeros(2), torch.ones(2))
+    det._collected["val"] = [(det.channel_errors(x), torch.zeros(4, 12))]
+    det.log = lambda *a, **k: None
+    det.on_validation_epoch_end()
+    assert torch.allclose(det.channel_scale, (x.double() ** 2).mean((0, 1)).float(), rtol=1e-5)
+    scores = det.score_series(x)
+    assert torch.allclose(scores, (x ** 2 / det.channel_scale).amax(-1), rtol=1e-5)
+    assert float(det.threshold) == pytest.approx(float(scores.flatten().kthvalue(24).values), rel=1e-6)
+
+
 def test_set_normalization_guards_flat_channels():
     det = LSTMAutoencoderDetector(n_features=2, seq_len=4, hidden=(8, 4))
     det.set_normalization(torch.zeros(2), torch.tensor([0.0, 3.0]))
@@ -37,7 +52,9 @@ def test_set_normalization_guards_flat_channels():
 
 @pytest.mark.parametrize("kw, match", [({"seq_len": 1}, "seq_len"), ({"lr": 0}, "lr"),
                                        ({"threshold_quantile": 1.5}, "threshold_quantile"),
-                                       ({"train_windows": 0}, "train_windows")])
+                                       ({"train_windows": 0}, "train_windows"),
+                                       ({"channel_reduce": "sum"}, "channel_reduce"),
+                                       ({"normalize_channels": "yes"}, "normalize_channels")])
 def test_bad_options(kw, match):
     with pytest.raises(ConfigError, match=match):
         LSTMAutoencoderDetector(**kw)
@@ -51,12 +68,13 @@ def test_fit_threshold_and_test_report(cls, kw, tmp_path):
                               anomalies={"mode": "kinds", "kinds": ["platform"], "count": 1, "length": 8,
                                          "strength": 3.0, "channels": "all", "min_gap": 4})
     dm = TimeSeriesDataModule(gen, batch_size=8, train_size=16, val_size=8, test_size=8)
-    model = cls(n_features=2, seq_len=8, latent_dim=3, lr=3e-3, train_windows=32, threshold_quantile=0.9, **kw)
+    model = cls(n_features=2, seq_len=8, latent_dim=3, lr=3e-3, train_windows=32, threshold_quantile=0.9,
+                normalize_channels=True, **kw)
     trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
     trainer.fit(model, datamodule=dm)
     assert bool(model.fitted) and math.isfinite(float(model.threshold))
-    val_scores = torch.cat([s for s, _ in model._collected["val"]]).flatten().double()
+    val_scores = model.reduce_channels(torch.cat([s for s, _ in model._collected["val"]])).flatten().double()
     assert float((val_scores <= model.threshold).double().mean()) == pytest.approx(0.9, abs=0.01)
     trainer.test(model, datamodule=dm)
     res = model.test_results

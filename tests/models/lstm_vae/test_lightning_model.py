@@ -16,9 +16,9 @@ def test_probability_score_is_repeatable_and_an_nll():
         err = LSTMVAEDetector(n_features=2, seq_len=6, latent_dim=3, score="error")
         err.net = det.net
         e = err.window_errors(windows)
-    assert torch.equal(a, b) and a.shape == (5, 6)
+    assert torch.equal(a, b) and a.shape == (5, 6, 2)
     assert bool((a >= 0.5 * math.log(2 * math.pi)).all())  # a Gaussian NLL per value, at least its constant
-    assert e.shape == (5, 6) and bool((e >= 0).all())
+    assert e.shape == (5, 6, 2) and bool((e >= 0).all())
 
 
 def test_training_loss_is_the_seeds():
