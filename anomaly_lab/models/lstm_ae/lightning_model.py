@@ -13,7 +13,8 @@ hard to reconstruct, such as a spiky ECG, does not drown the others), and reduce
 by ``channel_reduce`` (``mean``, or ``max`` for anomalies in one channel). The threshold is the ``threshold_quantile`` of the scores of the (clean) validation series,
 set at each validation and saved with the checkpoint. At test, every figure of
 :func:`anomaly_lab.metrics.evaluate.evaluate` is logged as ``test/<name>`` and written with the
-scores to ``timeseries_test.json`` in the run directory.
+scores to ``timeseries_test.json`` in the run directory, with the AUROC of each anomaly kind (the
+steps of that kind's events against all normal steps) when the batches carry event labels.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ReconstructionDetector(L.LightningModule):
         self.register_buffer("threshold", torch.tensor(math.inf))
         self.register_buffer("channel_scale", torch.ones(n_features))
         self._collected: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
+        self._test_events: list[Tensor] = []
         self.test_results: dict[str, float] = {}
 
     # -- to be given by subclasses -------------------------------------------------------------
@@ -144,6 +146,8 @@ class ReconstructionDetector(L.LightningModule):
         label = batch.get("label", torch.zeros(x.shape[:2], dtype=torch.int64, device=x.device))
         errors = self.channel_errors(x) if stage == "val" else self.score_series(x)  # val: scaled at epoch end
         self._collected[stage].append((errors.detach().cpu(), label.detach().cpu()))
+        if stage == "test" and "event_kind" in batch:
+            self._test_events.append(step_kinds(batch, x.shape[1]).cpu())
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -156,6 +160,7 @@ class ReconstructionDetector(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._collected["test"] = []
+        self._test_events = []
 
     def on_validation_epoch_end(self) -> None:
         if not self._collected["val"]:
@@ -179,18 +184,45 @@ class ReconstructionDetector(L.LightningModule):
         threshold = float(self.threshold) if math.isfinite(float(self.threshold)) else None
         results = evaluate(scores, labels, threshold=threshold, k=self.hparams.k)
         self.test_results = results
+        per_kind = {}
+        if len(self._test_events) == len(self._collected["test"]) and self._test_events:
+            per_kind = per_kind_auroc(scores, labels, torch.cat(self._test_events))
+        self.test_per_kind = per_kind
         self.log_dict({f"test/{k}": float(results[k]) for k in LOGGED if k in results}, on_epoch=True)
         if self.trainer is not None and self.trainer.is_global_zero:
             out_dir = self.trainer.default_root_dir
             os.makedirs(out_dir, exist_ok=True)
             with open(os.path.join(out_dir, "timeseries_test.json"), "w") as fh:
-                json.dump({"metrics": results, "threshold_from": "validation quantile" if threshold is not None else
+                json.dump({"metrics": results, "per_kind_auroc": per_kind,
+                           "threshold_from": "validation quantile" if threshold is not None else
                            "best F1 on test (oracle)"}, fh, indent=2)
             plot_scores(scores[:4], labels[:4], float(results["threshold"]), os.path.join(out_dir, "test_scores.png"),
                         title=type(self).__name__)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def step_kinds(batch: dict, steps: int) -> Tensor:
+    """``(B, T)`` int64: the kind (index into ``ALL_KINDS``) of the event covering each step, -1 elsewhere."""
+    kind, start, end = batch["event_kind"], batch["event_start"], batch["event_end"]
+    pos = torch.arange(steps, device=kind.device)[None, :, None]
+    inside = (kind[:, None, :] >= 0) & (pos >= start[:, None, :]) & (pos < end[:, None, :])  # (B, T, E)
+    return torch.where(inside, kind[:, None, :], torch.full_like(inside, -1, dtype=kind.dtype)).amax(-1)
+
+
+def per_kind_auroc(scores: Tensor, labels: Tensor, kinds: Tensor) -> dict[str, float]:
+    """AUROC of each anomaly kind: scores of the steps of its events against those of all normal steps."""
+    from anomaly_lab.data.timeseries.events import ALL_KINDS
+    from anomaly_lab.metrics.point import auroc
+
+    normal = scores[labels == 0]
+    out = {}
+    for k in torch.unique(kinds[kinds >= 0]).tolist():  # a loop over kinds, not samples
+        pos = scores[kinds == k]
+        target = torch.cat([torch.ones_like(pos), torch.zeros_like(normal)])
+        out[ALL_KINDS[k]] = auroc(torch.cat([pos, normal]), target)
+    return out
 
 
 def plot_scores(scores: Tensor, labels: Tensor, threshold: float, path: str, title: str = "") -> None:

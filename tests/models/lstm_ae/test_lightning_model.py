@@ -44,6 +44,21 @@ def test_channel_scaling_and_max_reduction(tmp_path):
     assert float(det.threshold) == pytest.approx(float(scores.flatten().kthvalue(24).values), rel=1e-6)
 
 
+def test_step_kinds_and_per_kind_auroc():
+    from anomaly_lab.data.timeseries.events import ALL_KINDS
+    from anomaly_lab.models.lstm_ae.lightning_model import per_kind_auroc, step_kinds
+
+    batch = {"event_kind": torch.tensor([[1, 4], [3, -1]]), "event_start": torch.tensor([[2, 6], [0, -1]]),
+             "event_end": torch.tensor([[4, 7], [2, -1]])}
+    kinds = step_kinds(batch, 8)
+    assert kinds.tolist() == [[-1, -1, 1, 1, -1, -1, 4, -1], [3, 3, -1, -1, -1, -1, -1, -1]]
+    scores = torch.tensor([[0.0, 0.1, 0.9, 0.8, 0.2, 0.3, 0.15, 0.0], [0.5, 0.05, 0.0, 0.1, 0.2, 0.3, 0.4, 0.0]])
+    res = per_kind_auroc(scores, (kinds >= 0).long(), kinds)
+    assert res[ALL_KINDS[1]] == 1.0  # both above every normal step
+    assert res[ALL_KINDS[4]] == pytest.approx(6 / 11)  # 0.15 beats 6 of the 11 normal steps
+    assert res[ALL_KINDS[3]] == pytest.approx((11 + 4) / 22)  # 0.5 beats all 11, 0.05 the four zeros
+
+
 def test_set_normalization_guards_flat_channels():
     det = LSTMAutoencoderDetector(n_features=2, seq_len=4, hidden=(8, 4))
     det.set_normalization(torch.zeros(2), torch.tensor([0.0, 3.0]))
@@ -84,5 +99,7 @@ def test_fit_threshold_and_test_report(cls, kw, tmp_path):
         assert key in res
     report = json.loads((tmp_path / "timeseries_test.json").read_text())
     assert report["threshold_from"] == "validation quantile" and report["metrics"]["auroc"] == res["auroc"]
+    assert list(report["per_kind_auroc"]) == ["platform"]  # every event is a platform: its AUROC is the AUROC
+    assert report["per_kind_auroc"]["platform"] == pytest.approx(res["auroc"])
     assert (tmp_path / "test_scores.png").exists()
     assert "test/auroc" in trainer.callback_metrics
