@@ -21,7 +21,7 @@ class ConvLSTMAEModule(VideoReconstructionModule):
 
     def __init__(self, frame_size: int = 64, channels: int = 1, encoder_channels: Sequence[int] = (128, 64),
                  kernels: Sequence[int] = (11, 5), strides: Sequence[int] = (4, 2), paddings: Sequence[int] | None = None,
-                 lstm_channels: Sequence[int] = (64, 32, 64), lstm_kernel: int = 3, lr: float = 1e-4,
+                 lstm_channels: Sequence[int] = (64, 32, 64), lstm_kernel: int = 3, output: str = "sigmoid", lr: float = 1e-4,
                  weight_decay: float = 1e-5, eps: float = 1e-6, pixel_bins: int = 4096, frames_key: str = "frames",
                  pictures: bool = True):
         super().__init__(lr=lr, weight_decay=weight_decay, eps=eps, pixel_bins=pixel_bins, frames_key=frames_key,
@@ -32,7 +32,7 @@ class ConvLSTMAEModule(VideoReconstructionModule):
         lstm_channels = [int(v) for v in lstm_channels]
         self.save_hyperparameters()
         self.net = ConvLSTMAutoencoder(frame_size, channels, encoder_channels, kernels, strides, paddings, lstm_channels,
-                                       lstm_kernel)
+                                       lstm_kernel, output)
         self.frame_size, self.channels = frame_size, channels
 
     def reconstruct(self, frames: Tensor) -> Tensor:

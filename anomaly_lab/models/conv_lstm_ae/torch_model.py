@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from anomaly_lab.errors import ConfigError, check_range
+from anomaly_lab.errors import ConfigError, check_choice, check_range
 
 
 class ConvLSTMCell(nn.Module):
@@ -49,8 +49,12 @@ def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+OUTPUTS = ("sigmoid", "none")
+
+
 class ConvLSTMAutoencoder(nn.Module):
-    """Conv encoder (ReLU) -> ConvLSTM stack over time -> transposed-conv decoder (ReLU, sigmoid out).
+    """Conv encoder (ReLU) -> ConvLSTM stack over time -> transposed-conv decoder (ReLU, then the
+    tutorial's sigmoid or, with ``output="none"``, a linear output layer).
 
     Args:
         frame_size: H = W of the input frames.
@@ -58,12 +62,16 @@ class ConvLSTMAutoencoder(nn.Module):
         encoder_channels / kernels / strides / paddings: the encoder convs (the decoder mirrors them).
         lstm_channels: hidden channels of each stacked cell (the last feeds the decoder).
         lstm_kernel: the cells' kernel size.
+        output: ``sigmoid`` (the tutorial's) or ``none``. On sparse frames such as Moving MNIST an L2
+            loss drives a sigmoid output towards an all-black picture, where its gradient vanishes;
+            a linear output leaves that plateau within a hundred steps (docs/video.md).
     """
 
     def __init__(self, frame_size: int = 64, channels: int = 1, encoder_channels: Sequence[int] = (128, 64),
                  kernels: Sequence[int] = (11, 5), strides: Sequence[int] = (4, 2), paddings: Sequence[int] | None = None,
-                 lstm_channels: Sequence[int] = (64, 32, 64), lstm_kernel: int = 3):
+                 lstm_channels: Sequence[int] = (64, 32, 64), lstm_kernel: int = 3, output: str = "sigmoid"):
         super().__init__()
+        check_choice("model.output", output, OUTPUTS)
         enc, kernels, strides = [int(c) for c in encoder_channels], [int(k) for k in kernels], [int(s) for s in strides]
         paddings = [k // 2 for k in kernels] if paddings is None else [int(p) for p in paddings]
         if not enc or not (len(enc) == len(kernels) == len(strides) == len(paddings)):
@@ -93,7 +101,7 @@ class ConvLSTMAutoencoder(nn.Module):
             k, s, p = kernels[i], strides[i], paddings[i]
             target, have = sizes[i], (sizes[i + 1] - 1) * s - 2 * p + k
             dec.append(nn.ConvTranspose2d(cin, cout, k, s, p, output_padding=target - have))
-            dec.append(nn.ReLU() if j < n - 1 else nn.Sigmoid())
+            dec.append(nn.ReLU() if j < n - 1 else (nn.Sigmoid() if output == "sigmoid" else nn.Identity()))
         self.decoder = nn.Sequential(*dec)
 
     def forward(self, clips: Tensor) -> Tensor:

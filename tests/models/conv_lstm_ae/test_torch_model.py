@@ -60,7 +60,17 @@ def test_tutorial_sizes_and_causality():
     assert not torch.equal(a[:, 4:], b[:, 4:])
 
 
+def test_linear_output_option():
+    net = ConvLSTMAutoencoder(28, 1, encoder_channels=(4, 4), lstm_channels=(4,), output="none")
+    assert isinstance(net.decoder[-1], torch.nn.Identity) and isinstance(ConvLSTMAutoencoder(28).decoder[-1], torch.nn.Sigmoid)
+    with torch.no_grad():
+        net.decoder[-2].bias.fill_(-5.0)
+        assert float(net(torch.rand(1, 2, 1, 28, 28)).max()) < 0  # no squashing
+
+
 def test_errors_name_the_values():
+    with pytest.raises(ConfigError, match="model.output='relu'"):
+        ConvLSTMAutoencoder(64, output="relu")
     with pytest.raises(ConfigError, match="must be non-empty lists of the same length"):
         ConvLSTMAutoencoder(64, encoder_channels=(8, 4), kernels=(5,))
     with pytest.raises(ConfigError, match="model.lstm_kernel=4 must be odd"):
