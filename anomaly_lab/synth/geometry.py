@@ -31,23 +31,11 @@ def grid_transform(images: Tensor, grid: Tensor, fill: float | None = 0.0) -> Te
     warped with the image and outside pixels are blended towards ``fill``."""
     if fill is None:
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    img = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    mask = _warped_ones(grid, images.shape[-2], images.shape[-1])
+    n, c, h, w = images.shape
+    stacked = torch.cat([images, images.new_ones(n, 1, h, w)], dim=1)
+    out = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    img, mask = out[:, :c], out[:, c:]
     return (img - fill) * mask + fill if fill != 0.0 else img * mask
-
-
-def _warped_ones(grid: Tensor, height: int, width: int) -> Tensor:
-    """What ``grid_sample`` (bilinear, zeros padding, ``align_corners=False``) makes of an all-ones
-    image, ``(N, 1, H, W)``, computed from the grid alone: the in-image share of each axis' two
-    bilinear weights, multiplied. Saves warping a ones channel beside the image."""
-
-    def axis(g: Tensor, size: int) -> Tensor:
-        pos = ((g + 1.0) * size - 1.0) / 2.0  # grid_sample's unnormalisation
-        lo = torch.floor(pos)
-        frac = pos - lo
-        return (1.0 - frac) * ((lo >= 0) & (lo <= size - 1)) + frac * ((lo >= -1) & (lo <= size - 2))
-
-    return (axis(grid[..., 0], width) * axis(grid[..., 1], height)).unsqueeze(1)
 
 
 # -- perspective ---------------------------------------------------------------------------------
