@@ -81,19 +81,28 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0) -> Tens
     c = coefficients.to(dtype)[:, :, None, None]  # (N, 8, 1, 1)
     xs = torch.linspace(0.5, ow - 0.5, ow, device=device, dtype=dtype)[None, None, :]
     ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)[None, :, None]
-    # the same sums torchvision forms with two bmm calls, written out per pixel
-    g1x = (c[:, 0] * xs + c[:, 1] * ys + c[:, 2]) / (0.5 * ow)
-    g1y = (c[:, 3] * xs + c[:, 4] * ys + c[:, 5]) / (0.5 * oh)
-    g2 = c[:, 6] * xs + c[:, 7] * ys + 1.0
+    # The sums torchvision forms with two bmm calls, written out per pixel: each numerator and the
+    # denominator is a row term (N, 1, W) plus a column term (N, H, 1), so the full-size work is one
+    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms.
+    kx, ky = 2.0 / ow, 2.0 / oh
+    num_x = (c[:, 0] * xs + c[:, 2]) * kx + (c[:, 1] * ys) * kx
+    num_y = (c[:, 3] * xs + c[:, 5]) * ky + (c[:, 4] * ys) * ky
+    den = (c[:, 6] * xs + 1.0) + c[:, 7] * ys
     # Where the denominator vanishes the warp's horizon crosses the frame; torchvision divides by
     # zero there and returns NaN pixels. Those points map to infinity, i.e. outside the source, so
-    # we send them off-grid and they take the fill value.
-    near_zero = g2.abs() < 1e-6
-    if bool(near_zero.any()):
-        g2 = torch.where(near_zero, 1.0, g2)
-        g1x = torch.where(near_zero, 5.0 * 0.5 * ow, g1x)
-        g1y = torch.where(near_zero, 5.0 * 0.5 * oh, g1y)
-    grid = torch.stack([g1x / g2 - 1.0, g1y / g2 - 1.0], dim=-1)
+    # we send them off-grid and they take the fill value. The denominator is affine in (x, y), so
+    # its four corner values tell whether any pixel of an image can come near zero.
+    corners = torch.stack([den[:, 0, 0], den[:, 0, -1], den[:, -1, 0], den[:, -1, -1]], dim=1)
+    crosses = (corners.amin(dim=1) < 1e-6) & (corners.amax(dim=1) > -1e-6)
+    if bool(crosses.any()):
+        near_zero = den.abs() < 1e-6
+        den = torch.where(near_zero, 1.0, den)
+        num_x = torch.where(near_zero, 5.0, num_x)
+        num_y = torch.where(near_zero, 5.0, num_y)
+    grid = torch.empty(n, oh, ow, 2, device=device, dtype=dtype)
+    torch.div(num_x, den, out=grid[..., 0])
+    torch.div(num_y, den, out=grid[..., 1])
+    grid.sub_(1.0)
     return grid_transform(images, grid, fill)
 
 
