@@ -54,6 +54,10 @@ def main(argv=None) -> int:
     sys.path.insert(0, HERE)
     sections = []
     failed = []
+    import torch
+
+    threads = torch.get_num_threads()
+    machine_line = machine()
     for name in args.only or MODULES:
         if not os.path.exists(os.path.join(HERE, f"{name}.py")):
             continue
@@ -65,6 +69,8 @@ def main(argv=None) -> int:
             traceback.print_exc()
             failed.append(name)
             continue
+        finally:
+            torch.set_num_threads(threads)  # a benchmark that pins threads does not affect the next
         sections.append((name, rows, time.perf_counter() - t0))
     today = datetime.date.today().isoformat()
     lines = [
@@ -72,7 +78,7 @@ def main(argv=None) -> int:
         "",
         f"Latest run: {today}{' (quick mode)' if args.quick else ''}, `python bench/run_all.py"
         f"{' --quick' if args.quick else ''}`.",
-        f"Machine: {machine()}.",
+        f"Machine: {machine_line}.",
         "",
         "Each ratio is ours / baseline (for times and bytes, baseline / ours), both measured in the same run;",
         "higher is better for ours. Targets are from the issues.",

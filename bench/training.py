@@ -55,7 +55,7 @@ def measure(make, gen, steps: int, workers: int, batch: int = 32) -> tuple[float
 
 def run(quick: bool = False) -> list[dict]:
     steps = 20 if quick else 100
-    torch.set_num_threads(1)  # one core trains; with a worker, the other core makes data
+    torch.set_num_threads(1)  # one core trains; with a worker, the other core makes data (run_all restores it)
     gen = RandomAnomalyGenerator(seed=0, device="cpu")
     rows = []
     for workers in (0, 1):
