@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import lightning as L
-import torch
-from torch.utils.data import DataLoader, RandomSampler
 
-from anomaly_lab.data.indexed import passthrough_collate
 from anomaly_lab.data.spectrogram.scaling import SCALINGS
+from anomaly_lab.datamodules.stored import StoredDataModule
 from anomaly_lab.errors import check_choice, check_range
 from anomaly_lab.sources.road import GROUPS, MULTI_LABEL, SELECTIONS, UNKNOWN, RoadDataset, RoadFile, prepare_road
 
 
-class RoadDataModule(L.LightningDataModule):
+class RoadDataModule(StoredDataModule):
     """Train/val/test splits of a ROAD file, prepared as the seed did (see
     :func:`anomaly_lab.sources.road.prepare_road` for the options) and read lazily.
 
@@ -79,24 +76,3 @@ class RoadDataModule(L.LightningDataModule):
         self.road = RoadFile(self.path)
         self.splits, self.summary = prepare_road(self.road, **self.options)
         self.datasets = {s: RoadDataset(self.road, rows, **self.reading) for s, rows in self.splits.items()}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        ds = self.datasets[split]
-        on_cuda = ds.device.type == "cuda"
-        workers = 0 if on_cuda else self.num_workers
-        sampler = None
-        if shuffle:
-            gen = torch.Generator().manual_seed(self.seed)
-            sampler = RandomSampler(ds, generator=gen)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
-                          collate_fn=passthrough_collate, persistent_workers=workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)

@@ -3,13 +3,12 @@ UCSD-style folders of real video."""
 
 from __future__ import annotations
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import Subset
 
-from anomaly_lab.data.indexed import passthrough_collate
 from anomaly_lab.data.ucsd import UcsdClips
 from anomaly_lab.datamodules.generated import GeneratorDataModule
+from anomaly_lab.datamodules.stored import StoredDataModule
 from anomaly_lab.errors import check_range
 from anomaly_lab.rng import hash_bits
 
@@ -35,7 +34,7 @@ class _Batched(Subset):
         return self.dataset.__getitems__([self.indices[i] for i in items])
 
 
-class UcsdDataModule(L.LightningDataModule):
+class UcsdDataModule(StoredDataModule):
     """Clips of a UCSD Ped1/Ped2-style folder (see :mod:`anomaly_lab.data.ucsd`).
 
     train: the ``Train`` clips minus a held-out ``val_fraction`` (chosen by a hash of ``seed``, so
@@ -64,19 +63,3 @@ class UcsdDataModule(L.LightningDataModule):
         val_rows, train_rows = sorted(order[:n_val]), sorted(order[n_val:])
         self.datasets = {"train": _Batched(train, train_rows), "val": _Batched(train, val_rows or train_rows[:1]),
                          "test": UcsdClips(self.root, "test", self.clip_len, self.stride, self.size)}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        ds = self.datasets[split]
-        sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(self.seed)) if shuffle else None
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=passthrough_collate, persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
