@@ -22,12 +22,13 @@ _M32 = 0xFFFFFFFF
 
 
 def _fmix32(h: Tensor) -> Tensor:
-    """MurmurHash3 finaliser on int64 tensors holding values in [0, 2**32)."""
+    """MurmurHash3 finaliser on int64 tensors holding values in [0, 2**32). The first step makes a
+    new tensor; the rest work in place on it (fewer allocations on this hot path)."""
     h = h ^ (h >> 16)
-    h = (h * 0x85EBCA6B) & _M32  # low 32 bits are exact under int64 wrap-around
-    h = h ^ (h >> 13)
-    h = (h * 0xC2B2AE35) & _M32
-    h = h ^ (h >> 16)
+    h.mul_(0x85EBCA6B).bitwise_and_(_M32)  # low 32 bits are exact under int64 wrap-around
+    h.bitwise_xor_(h >> 13)
+    h.mul_(0xC2B2AE35).bitwise_and_(_M32)
+    h.bitwise_xor_(h >> 16)
     return h
 
 
@@ -92,11 +93,23 @@ def hash_bits(seed: int, index: Tensor, stream: str | int, count: int) -> Tensor
         raise ValueError(f"index must be 1-D, got shape {tuple(index.shape)}")
     if bool((index < 0).any()):
         raise ValueError("sample indices must be non-negative")
-    device = index.device
-    seed = int(seed)
-    h = _absorb(_stream_key(seed, stream), index & _M32)
-    h = _absorb(h, (index >> 32) & _M32)
-    return _fmix32((h[:, None] ^ _counter_words(count, device)[None, :]) & _M32)
+    return _hash_words(_index_words(index), seed, stream, count)
+
+
+def _index_words(index: Tensor) -> tuple[Tensor, Tensor]:
+    """The stream-independent halves of the two index absorbs, ``_fmix32(word + golden)`` for the low
+    and the high 32 bits of each index: computed once per batch of indices and reused by every
+    stream drawn for it."""
+    return _fmix32((index & _M32) + 0x9E3779B9 & _M32), _fmix32(((index >> 32) & _M32) + 0x9E3779B9 & _M32)
+
+
+def _hash_words(words: tuple[Tensor, Tensor], seed: int, stream: str | int, count: int) -> Tensor:
+    """``hash_bits`` from cached index words: the same bits, three finalisers a call instead of five
+    (xor of two values below 2**32 stays below it, so no mask is needed after it)."""
+    low, high = words
+    h = _fmix32(low ^ _stream_key(int(seed), stream))
+    h = _fmix32(h.bitwise_xor_(high))
+    return _fmix32(h[:, None] ^ _counter_words(count, low.device)[None, :])
 
 
 class CounterRNG:
@@ -114,6 +127,11 @@ class CounterRNG:
             index = index.to(device)
         self.seed = int(seed)
         self.index = index.to(torch.int64)
+        if self.index.dim() != 1:
+            raise ValueError(f"index must be 1-D, got shape {tuple(self.index.shape)}")
+        if bool((self.index < 0).any()):
+            raise ValueError("sample indices must be non-negative")
+        self._words: tuple[Tensor, Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -125,7 +143,12 @@ class CounterRNG:
     def bits(self, stream: str | int, shape: Sequence[int] = ()) -> Tensor:
         shape = tuple(int(s) for s in shape)
         n = math.prod(shape) if shape else 1
-        return hash_bits(self.seed, self.index, stream, n).reshape(len(self), *shape)
+        return self._hash(stream, n).reshape(len(self), *shape)
+
+    def _hash(self, stream: str | int, count: int) -> Tensor:
+        if self._words is None:
+            self._words = _index_words(self.index)
+        return _hash_words(self._words, self.seed, stream, count)
 
     def uniform(self, stream: str | int, shape: Sequence[int] = (), low=0.0, high=1.0) -> Tensor:
         """Float32 uniform in ``[low, high)``; 24 random bits per value. Bounds may be tensors."""
@@ -142,7 +165,7 @@ class CounterRNG:
         shape = tuple(int(s) for s in shape)
         n = math.prod(shape) if shape else 1
         half = (n + 1) // 2
-        bits = hash_bits(self.seed, self.index, stream, 2 * half)
+        bits = self._hash(stream, 2 * half)
         u1 = ((bits[:, :half] >> 8).to(torch.float32) + 1.0) * (1.0 / (1 << 24))  # (0, 1]
         u2 = (bits[:, half:] >> 8).to(torch.float32) * (2.0 * math.pi / (1 << 24))
         r = torch.sqrt(-2.0 * torch.log(u1))
