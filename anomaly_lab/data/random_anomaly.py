@@ -127,9 +127,12 @@ class RandomAnomalyGenerator:
         slots = (torch.arange(b, device=self.device)[:, None] * (t + 1) + steps[None, :]).reshape(-1)
         for r in torch.unique(recipe).tolist():  # loop over recipes, never over samples
             sel = torch.nonzero(recipe == r).flatten()
-            images, low, high = self._baseline(src[sel])
-            made = self.recipes[r].apply(images, CounterRNG(self.seed, frame_id[sel]))
-            frames.index_copy_(0, slots[sel], (clamp_per_image(made, low, high) - self.mean) / self.std)
+            images, low, high = self._baseline(src[sel])  # a fresh tensor (gathered), safe to change in place
+            if self.recipes[r].ops:
+                made = clamp_per_image(self.recipes[r].apply(images, CounterRNG(self.seed, frame_id[sel])), low, high)
+            else:  # no ops: the images lie in [low, high] already
+                made = images
+            frames.index_copy_(0, slots[sel], made.sub_(self.mean).div_(self.std))
         y = torch.zeros(b, t + 1, dtype=torch.int64, device=self.device)
         y[:, :t] = is_anom.to(torch.int64)
         y[:, t] = torch.where(has, slot, torch.full_like(slot, t))
