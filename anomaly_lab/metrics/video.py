@@ -1,6 +1,8 @@
 """Scores and metrics of video anomaly detection by reconstruction.
 
 - ``frame_errors``: per-frame mean squared reconstruction error, the anomaly score of a frame;
+- ``clip_deviation``: how far each frame's descriptor strays from its clip's median descriptor
+  (a temporal-consistency score);
 - ``regularity``: the tutorial's regularity score per sequence, ``1 - (e - min_t e) / max_t e``;
 - ``auroc`` / ``average_precision``: exact, tie-aware, vectorised (sklearn's values);
 - ``BinnedAUROC``: pixel-level AUROC over millions of pixels, streamed batch by batch as two
@@ -22,6 +24,33 @@ from torch import Tensor
 def frame_errors(recon: Tensor, target: Tensor) -> Tensor:
     """Mean squared error per frame: ``(B, T, C, H, W)`` -> ``(B, T)`` float32."""
     return (recon.to(torch.float32) - target.to(torch.float32)).pow(2).flatten(2).mean(-1)
+
+
+def clip_deviation(descriptors: Tensor, scale: Tensor | None = None) -> Tensor:
+    """Temporal-consistency score ``(B, T)`` of per-frame descriptors ``(B, T, K)``:
+    ``sum_k |d_k(t) - m_k| / scale_k`` with ``m_k`` the clip's median of ``d_k`` over its frames.
+    ``scale`` ``(K,)`` is how much each descriptor typically strays in normal clips
+    (:func:`median_deviation` of normal training clips); None weighs them all 1. Each clip's score
+    depends on that clip alone."""
+    if descriptors.dim() != 3:
+        raise ValueError(f"descriptors must be (B, T, K), got shape {tuple(descriptors.shape)}")
+    d = descriptors.to(torch.float32)
+    dev = (d - d.median(dim=1, keepdim=True).values).abs()
+    if scale is not None:
+        if scale.shape != d.shape[-1:]:
+            raise ValueError(f"scale must be ({d.shape[-1]},), got shape {tuple(scale.shape)}")
+        dev = dev / scale.to(dev)
+    return dev.sum(dim=-1)
+
+
+def median_deviation(descriptors: Tensor) -> Tensor:
+    """``(K,)``: the mean over clips and frames of ``|d_k(t) - m_k|``, each descriptor's typical
+    distance from its clip's median; measured on normal clips it is the ``scale`` of
+    :func:`clip_deviation`."""
+    if descriptors.dim() != 3:
+        raise ValueError(f"descriptors must be (B, T, K), got shape {tuple(descriptors.shape)}")
+    d = descriptors.to(torch.float32)
+    return (d - d.median(dim=1, keepdim=True).values).abs().mean(dim=(0, 1))
 
 
 def regularity(errors: Tensor) -> Tensor:

@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from anomaly_lab.metrics.video import BinnedAUROC, VideoScores, auroc, average_precision, frame_errors, regularity
+from anomaly_lab.metrics.video import (BinnedAUROC, VideoScores, auroc, average_precision, clip_deviation, frame_errors,
+                                       median_deviation, regularity)
 
 
 def test_frame_errors_are_per_frame_mse():
@@ -79,3 +80,20 @@ def test_video_scores_collects_an_epoch():
     unlabelled = VideoScores()
     unlabelled.update(torch.rand(2, 3))
     assert math.isnan(unlabelled.compute()["frame_auroc"]) and "pixel_auroc" not in unlabelled.compute()
+
+
+def test_clip_deviation_measures_each_frame_against_its_clips_median():
+    d = torch.tensor([[[2.0, 10.0], [2.0, 10.0], [4.0, 10.0], [2.0, 5.0]]])  # (1, T=4, K=2)
+    # medians (the lower middle of 4 values): 2 and 10
+    assert torch.allclose(clip_deviation(d), torch.tensor([[0.0, 0.0, 2.0, 5.0]]))
+    scale = torch.tensor([0.5, 2.5])
+    assert torch.allclose(clip_deviation(d, scale), torch.tensor([[0.0, 0.0, 4.0, 2.0]]))
+    # the scale is the mean distance from the clip median: (0 + 0 + 2 + 0) / 4 and (0 + 0 + 0 + 5) / 4
+    assert torch.allclose(median_deviation(d), torch.tensor([0.5, 1.25]))
+    # each clip on its own: a second, very different clip changes nothing in the first
+    both = torch.cat([d, 100.0 * torch.rand(1, 4, 2)])
+    assert torch.equal(clip_deviation(both, scale)[:1], clip_deviation(d, scale))
+    with pytest.raises(ValueError, match=r"\(B, T, K\)"):
+        clip_deviation(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"scale must be \(2,\)"):
+        clip_deviation(d, torch.ones(3))

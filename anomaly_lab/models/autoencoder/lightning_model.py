@@ -17,9 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError, check_range
+from anomaly_lab.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.video import VideoScores, frame_errors, regularity
 from anomaly_lab.models.autoencoder.torch_model import build_autoencoder, count_parameters
+
+
+SCORES = ("reconstruction", "consistency")
 
 
 def as_float_frames(frames: Tensor) -> Tensor:
@@ -43,23 +46,42 @@ class VideoReconstructionModule(L.LightningModule):
     After testing, ``test_scores`` holds the figures and ``test_frame_errors`` / ``test_frame_labels``
     the per-frame scores; ``test_reconstruction.png`` and ``test_regularity.png`` go to the run
     directory.
+
+    ``score`` picks the frame score behind ``frame_auroc`` / ``frame_auprc`` and ``test_frame_errors``:
+    ``reconstruction`` (the per-frame MSE, the tutorial's) or ``consistency`` (models that define
+    :meth:`consistency`: how far a frame's learned features stray from the rest of its clip). With
+    ``consistency`` both are logged, as ``recon_frame_*`` and ``consistency_frame_*``;
+    ``regularity_auroc`` and ``pixel_auroc`` always come from the reconstruction.
     """
 
+    #: subclasses that implement :meth:`consistency` set this
+    has_consistency = False
+
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, eps: float = 1e-8, pixel_bins: int = 4096,
-                 frames_key: str = "frames", pictures: bool = True):
+                 frames_key: str = "frames", pictures: bool = True, score: str = "reconstruction"):
         super().__init__()
         check_range("model.lr", lr, 0.0, low_inclusive=False)
+        check_choice("model.score", score, SCORES)
+        if score == "consistency" and not self.has_consistency:
+            raise ConfigError(f"model.score={score!r} needs a model with a consistency score ({type(self).__name__}"
+                              f" has none); use model.score=reconstruction or model=convlstm_ae")
+        self.score = score
         check_range("model.weight_decay", weight_decay, 0.0)
         check_range("model.pixel_bins", pixel_bins, 2, integer=True)
         self.lr, self.weight_decay, self.eps = lr, weight_decay, eps
         self.pixel_bins, self.frames_key, self.pictures = pixel_bins, frames_key, pictures
         self._scores: dict[str, VideoScores] = {}
+        self._consistency: dict[str, VideoScores] = {}
         self._shown: dict[str, Tensor] | None = None
         self.test_scores: dict[str, float] = {}
         self.test_frame_errors: Tensor | None = None
         self.test_frame_labels: Tensor | None = None
 
     def reconstruct(self, frames: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def consistency(self, frames: Tensor) -> Tensor:  # pragma: no cover - only where has_consistency
+        """Per-frame temporal-consistency scores ``(B, T)`` of clips ``(B, T, C, H, W)``."""
         raise NotImplementedError
 
     def forward(self, frames: Tensor) -> Tensor:
@@ -88,6 +110,8 @@ class VideoReconstructionModule(L.LightningModule):
         masks = batch.get("masks")
         pixel = (recon - x).pow(2) if masks is not None else None
         self._scores.setdefault(stage, VideoScores(self.pixel_bins)).update(errors, labels, pixel, masks)
+        if self.score == "consistency":
+            self._consistency.setdefault(stage, VideoScores(2)).update(self.consistency(x), labels)
         if stage == "test" and self._shown is None:
             keep = min(4, x.shape[0])
             self._shown = {"x": x[:keep].cpu(), "recon": recon[:keep].detach().cpu(), "errors": errors[:keep].cpu(),
@@ -101,13 +125,25 @@ class VideoReconstructionModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._scores["val"] = VideoScores(self.pixel_bins)
+        self._consistency.pop("val", None)
 
     def on_test_epoch_start(self) -> None:
         self._scores["test"] = VideoScores(self.pixel_bins)
+        self._consistency.pop("test", None)
         self._shown = None
+
+    def _primary(self, stage: str) -> VideoScores | None:
+        """The collected scores behind ``frame_auroc``: the reconstruction's or the consistency's."""
+        return self._consistency.get(stage) if self.score == "consistency" else self._scores.get(stage)
 
     def _log_scores(self, stage: str) -> dict[str, float]:
         scores = self._scores[stage].compute() if stage in self._scores else {}
+        if stage in self._consistency:
+            scores["recon_frame_auroc"], scores["recon_frame_auprc"] = scores["frame_auroc"], scores["frame_auprc"]
+            cons = self._consistency[stage].compute()
+            scores["consistency_frame_auroc"], scores["consistency_frame_auprc"] = cons["frame_auroc"], cons["frame_auprc"]
+            if self.score == "consistency":
+                scores["frame_auroc"], scores["frame_auprc"] = cons["frame_auroc"], cons["frame_auprc"]
         finite = {f"{stage}/{k}": v for k, v in scores.items() if not math.isnan(v)}
         if finite:
             self.log_dict(finite, on_epoch=True)
@@ -118,7 +154,7 @@ class VideoReconstructionModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.test_scores = self._log_scores("test")
-        collected = self._scores.get("test")
+        collected = self._primary("test")
         if collected is not None and collected.errors:
             self.test_frame_errors = torch.cat(collected.errors)
             self.test_frame_labels = torch.cat(collected.labels)
@@ -178,8 +214,9 @@ class FrameAutoencoderModule(VideoReconstructionModule):
     def __init__(self, arch: str = "conv", frame_size: int = 64, channels: int = 1, output: str = "sigmoid",
                  hidden: int = 128, widths: Sequence[int] = (128, 64, 12, 3), filters: int = 32, kernel: int = 5,
                  bottleneck: int = 2000, lr: float = 1e-3, weight_decay: float = 0.0, pixel_bins: int = 4096,
-                 frames_key: str = "frames", pictures: bool = True):
-        super().__init__(lr=lr, weight_decay=weight_decay, pixel_bins=pixel_bins, frames_key=frames_key, pictures=pictures)
+                 frames_key: str = "frames", pictures: bool = True, score: str = "reconstruction"):
+        super().__init__(lr=lr, weight_decay=weight_decay, pixel_bins=pixel_bins, frames_key=frames_key, pictures=pictures,
+                         score=score)
         widths = [int(w) for w in widths]
         self.save_hyperparameters()
         options = {"vanilla": {"hidden": hidden}, "deep": {"widths": widths},

@@ -9,6 +9,7 @@ exact frame size, so any frame size works.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -103,6 +104,40 @@ class ConvLSTMAutoencoder(nn.Module):
             dec.append(nn.ConvTranspose2d(cin, cout, k, s, p, output_padding=target - have))
             dec.append(nn.ReLU() if j < n - 1 else (nn.Sigmoid() if output == "sigmoid" else nn.Identity()))
         self.decoder = nn.Sequential(*dec)
+        self.kernels, self.strides, self.paddings = kernels, strides, paddings
+
+    def dense_features(self, frames: Tensor, full: bool = False, every_layer: bool = False) -> Tensor | list[Tensor]:
+        """The encoder's feature maps computed at every pixel offset (the "a trous" way): each conv
+        runs with stride 1 and a dilation equal to the product of the strides before it, so the maps
+        are translation-equivariant. ``full=False`` keeps the encoder's paddings, and then
+        ``dense[..., ::S, ::S]`` (S = the product of all strides) is the strided encoder's output;
+        ``full=True`` pads the frame with zeros by the encoder's whole reach instead and keeps every
+        position whose view touches the frame, so nothing drawn in the frame is cut at a border.
+        ``frames (N, C, H, W) -> (N, C_enc, H', W')``, or with ``every_layer`` the list of every
+        layer's maps."""
+        convs = [m for m in self.encoder if isinstance(m, nn.Conv2d)]
+        dilations = [math.prod(self.strides[:i]) for i in range(len(convs))]
+        x = frames
+        if full:
+            reach = sum((k - 1) * d for k, d in zip(self.kernels, dilations))
+            x = nn.functional.pad(x, (reach, reach, reach, reach))
+        maps = []
+        for conv, p, d in zip(convs, self.paddings, dilations):
+            x = torch.relu(nn.functional.conv2d(x, conv.weight, conv.bias, padding=0 if full else p * d, dilation=d))
+            maps.append(x)
+        return maps if every_layer else x
+
+    def feature_energy(self, clips: Tensor, chunk: int = 32) -> Tensor:
+        """Per-frame energy of every channel of every encoder layer, computed densely and in full,
+        ``sum_p f_c(p)^2``: ``(B, T, C, H, W) -> (B, T, sum(encoder_channels))``. It does not change
+        when the content of a frame moves, wherever it lies in the frame, so along a clip of moving
+        digits it changes only when what is drawn changes (or digits overlap). Frames go through in
+        chunks of ``chunk`` to bound memory."""
+        b, t = clips.shape[:2]
+        frames = clips.reshape(b * t, *clips.shape[2:])
+        out = [torch.cat([f.pow(2).sum(dim=(2, 3)) for f in self.dense_features(part, full=True, every_layer=True)], 1)
+               for part in frames.split(chunk)]
+        return torch.cat(out).reshape(b, t, -1)
 
     def forward(self, clips: Tensor) -> Tensor:
         b, t, c, h, w = clips.shape

@@ -76,3 +76,53 @@ def test_trains_and_scores_every_test_frame(mnist_train, tmp_path):
     assert errors.shape == (32, 5) and int(labels.sum()) > 0
     assert model.test_scores["frame_auroc"] == pytest.approx(auroc(errors, labels), abs=1e-9)
     assert float(t.callback_metrics["test/frame_auroc"]) == pytest.approx(model.test_scores["frame_auroc"], abs=1e-6)
+    # the default score is the reconstruction error, and then the consistency score is not computed
+    assert "consistency_frame_auroc" not in model.test_scores and not model._normal_clips
+
+
+def test_consistency_score_drives_frame_auroc_and_both_scores_are_logged(mnist_train, tmp_path):
+    from anomaly_lab.data.moving_mnist import MovingMnistGenerator
+    from anomaly_lab.datamodules.video import MovingMnistDataModule
+    from anomaly_lab.metrics.video import clip_deviation, median_deviation
+
+    gen = MovingMnistGenerator(source=mnist_train, seq_len=6, run_length=(1, 2), seed=2, device="cpu", kinds="vanish",
+                               similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000, "cache_dir": str(tmp_path)})
+    dm = MovingMnistDataModule(gen, batch_size=8, train_size=16, val_size=8, test_size=48)
+    torch.manual_seed(0)
+    model = ConvLSTMAEModule(encoder_channels=(8, 8), lstm_channels=(8,), lr=3e-3, pictures=False, score="consistency",
+                             consistency_clips=12)
+    assert torch.equal(model.consistency_scale, torch.ones(16))  # 8 + 8 channels, not yet measured
+    t = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False, default_root_dir=str(tmp_path))
+    t.fit(model, datamodule=dm)
+    t.test(model, datamodule=dm, verbose=False)
+    scores = model.test_scores
+    for key in ("recon_frame_auroc", "recon_frame_auprc", "consistency_frame_auroc", "consistency_frame_auprc",
+                "regularity_auroc", "pixel_auroc"):
+        assert key in scores and float(t.callback_metrics[f"test/{key}"]) == pytest.approx(scores[key], abs=1e-6)
+    assert scores["frame_auroc"] == scores["consistency_frame_auroc"] != scores["recon_frame_auroc"]
+    # calibrated on training clips before validation: a positive weight per channel, kept in the state dict
+    scale = model.consistency_scale.clone()
+    assert not torch.equal(scale, torch.ones(16)) and float(scale.min()) > 0.0
+    assert torch.equal(model.state_dict()["consistency_scale"], scale)
+    normal = torch.cat([b["frames"] for b in dm.train_dataloader()])[:12].float() / 255.0
+    with torch.no_grad():
+        expected_scale = median_deviation(torch.log(model.net.feature_energy(normal) + 1e-4)).clamp(min=1e-6)
+    assert torch.allclose(model.calibrate_consistency(normal), expected_scale)
+    model.consistency_scale.copy_(scale)
+    # the per-frame scores kept for the test split are the consistency scores of its clips
+    frames = torch.cat([b["frames"] for b in dm.test_dataloader()]).float() / 255.0
+    with torch.no_grad():
+        expected = clip_deviation(torch.log(model.net.feature_energy(frames) + 1e-4), scale)
+    assert torch.allclose(model.test_frame_errors, expected, rtol=1e-5)
+    # a vanished digit takes its energy with it: the consistency score finds those frames
+    assert scores["consistency_frame_auroc"] > 0.9
+
+
+def test_consistency_score_needs_a_model_that_has_one():
+    from anomaly_lab.models.autoencoder.lightning_model import FrameAutoencoderModule
+
+    with pytest.raises(ConfigError, match=r"model.score='consistency' needs a model with a consistency score"):
+        FrameAutoencoderModule(arch="vanilla", score="consistency")
+    with pytest.raises(ConfigError, match=r"model.score='mse'.*reconstruction.*consistency"):
+        ConvLSTMAEModule(score="mse")

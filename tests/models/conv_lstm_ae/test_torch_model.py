@@ -77,3 +77,34 @@ def test_errors_name_the_values():
         ConvLSTMAutoencoder(64, lstm_kernel=4)
     with pytest.raises(ConfigError, match="model.frame_size=8 is too small"):
         ConvLSTMAutoencoder(8, kernels=(11, 5), paddings=(0, 0))
+
+
+@pytest.mark.parametrize("size,paddings", [(64, None), (41, (0, 0))])
+def test_dense_features_are_the_strided_encoder_at_every_offset(size, paddings):
+    torch.manual_seed(0)
+    net = ConvLSTMAutoencoder(frame_size=size, encoder_channels=(6, 5), paddings=paddings, lstm_channels=(4,))
+    frames = torch.rand(3, 1, size, size)
+    dense = net.dense_features(frames)
+    strided = net.encoder(frames)
+    step = 8  # the product of the strides (4, 2)
+    sub = dense[..., ::step, ::step][..., : strided.shape[-2], : strided.shape[-1]]
+    assert sub.shape == strided.shape
+    assert torch.allclose(sub, strided, atol=1e-6)
+    # and the offsets in between are new values, not copies
+    assert not torch.allclose(dense[..., 1::step, 1::step][..., : strided.shape[-2], : strided.shape[-1]], strided)
+
+
+def test_feature_energy_ignores_where_the_content_is():
+    torch.manual_seed(1)
+    net = ConvLSTMAutoencoder(frame_size=64, encoder_channels=(6, 5), lstm_channels=(4,))
+    patch = torch.rand(20, 20)
+    clip = torch.zeros(1, 4, 1, 64, 64)
+    for t, (r, c) in enumerate([(0, 0), (23, 18), (30, 31), (44, 2)]):  # anywhere in the frame, borders too
+        clip[0, t, 0, r: r + 20, c: c + 20] = patch
+    energy = net.feature_energy(clip, chunk=3)
+    assert energy.shape == (1, 4, 6 + 5) and float(energy.min()) >= 0.0  # both layers
+    assert torch.allclose(energy, energy[:, :1].expand_as(energy), rtol=1e-4)
+    clip[0, 2, 0, 30:40, 31:51] = 0.0  # half the patch gone in frame 2
+    changed = net.feature_energy(clip)
+    assert torch.allclose(changed[:, [0, 1, 3]], energy[:, [0, 1, 3]], rtol=1e-4)
+    assert float(((changed[0, 2] - energy[0, 2]).abs() / energy[0, 2]).max()) > 0.2
