@@ -126,3 +126,26 @@ def test_consistency_score_needs_a_model_that_has_one():
         FrameAutoencoderModule(arch="vanilla", score="consistency")
     with pytest.raises(ConfigError, match=r"model.score='mse'.*reconstruction.*consistency"):
         ConvLSTMAEModule(score="mse")
+
+
+def test_consistency_calibration_under_ddp(tmp_path):
+    # two gloo processes: each rank measures its own training clips and the scale is averaged over ranks
+    import subprocess
+    import sys
+
+    overrides = ["experiment=moving_mnist_convlstm", "device=cpu", "trainer=ddp", "logger=none", "trainer.max_epochs=1",
+                 "trainer.enable_progress_bar=false", "data.train_size=16", "data.val_size=8", "data.test_size=8",
+                 "data.batch_size=4", "data.generator.seq_len=4", "data.generator.run_length=[1,2]",
+                 "data.generator.similarity.method=pca_kmeans", "data.generator.similarity.n_init=1",
+                 "data.generator.similarity.subset=1000", f"data.generator.similarity.cache_dir={tmp_path / 'c'}",
+                 "model.encoder_channels=[4,4]", "model.lstm_channels=[4]", "model.consistency_clips=4",
+                 f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides], capture_output=True,
+                         text=True, cwd=REPO_ROOT, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test/frame_auroc"] == metrics["test/consistency_frame_auroc"]
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    scale = state["consistency_scale"]
+    assert scale.shape == (8,) and float(scale.min()) > 0.0 and not torch.equal(scale, torch.ones(8))
