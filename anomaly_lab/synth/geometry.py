@@ -96,9 +96,10 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0) -> Tens
     crosses = (corners.amin(dim=1) < 1e-6) & (corners.amax(dim=1) > -1e-6)
     if bool(crosses.any()):
         near_zero = den.abs() < 1e-6
-        den = torch.where(near_zero, 1.0, den)
-        num_x = torch.where(near_zero, 5.0, num_x)
-        num_y = torch.where(near_zero, 5.0, num_y)
+        if bool(near_zero.any()):  # the line den = 0 passes within 1e-6 of a pixel centre: rare
+            den = torch.where(near_zero, 1.0, den)
+            num_x = torch.where(near_zero, 5.0, num_x)
+            num_y = torch.where(near_zero, 5.0, num_y)
     grid = torch.empty(n, oh, ow, 2, device=device, dtype=dtype)
     torch.div(num_x, den, out=grid[..., 0])
     torch.div(num_y, den, out=grid[..., 1])
