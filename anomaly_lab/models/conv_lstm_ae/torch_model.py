@@ -127,14 +127,19 @@ class ConvLSTMAutoencoder(nn.Module):
             maps.append(x)
         return maps if every_layer else x
 
-    def feature_energy(self, clips: Tensor, chunk: int = 32) -> Tensor:
+    def feature_energy(self, clips: Tensor, chunk: int | None = None) -> Tensor:
         """Per-frame energy of every channel of every encoder layer, computed densely and in full,
         ``sum_p f_c(p)^2``: ``(B, T, C, H, W) -> (B, T, sum(encoder_channels))``. It does not change
         when the content of a frame moves, wherever it lies in the frame, so along a clip of moving
         digits it changes only when what is drawn changes (or digits overlap). Frames go through in
-        chunks of ``chunk`` to bound memory."""
+        chunks of ``chunk`` (default: as many as keep the widest layer's maps near 256 MB)."""
         b, t = clips.shape[:2]
         frames = clips.reshape(b * t, *clips.shape[2:])
+        if chunk is None:
+            reach = sum((k - 1) * math.prod(self.strides[:i]) for i, k in enumerate(self.kernels))
+            side = max(clips.shape[-2:]) + 2 * reach  # an upper bound on every layer's map side
+            widest = max(m.out_channels for m in self.encoder if isinstance(m, nn.Conv2d))
+            chunk = max(1, (256 << 20) // (widest * side * side * clips.element_size()))
         out = [torch.cat([f.pow(2).sum(dim=(2, 3)) for f in self.dense_features(part, full=True, every_layer=True)], 1)
                for part in frames.split(chunk)]
         return torch.cat(out).reshape(b, t, -1)
