@@ -203,3 +203,14 @@ def test_builds_its_table_lazily_from_options(mnist_train, tmp_path):
     assert set(b["clusters"].flatten().tolist()) <= set(table.usable.tolist())
     summary = g.config_dict()
     assert summary["similarity"]["method"] == "pca_kmeans" and summary["anomaly_fraction"] == {"train": 0.0, "val": 0.5, "test": 0.5}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(mnist_train, pca_table):
+    idx = torch.arange(32) + split_offset("test")
+    cpu = MovingMnistGenerator(source=mnist_train, similarity=pca_table, device="cpu", seed=3).generate(idx)
+    cuda = MovingMnistGenerator(source=mnist_train, similarity=pca_table, device="cuda", seed=3).generate(idx.cuda())
+    assert cuda["frames"].device.type == "cuda"
+    for key in ("frames", "frame_labels", "masks", "anomaly_kind", "positions"):  # integer pastes: exact
+        assert torch.equal(cpu[key], cuda[key].cpu()), key

@@ -149,3 +149,18 @@ def test_consistency_calibration_under_ddp(tmp_path):
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     scale = state["consistency_scale"]
     assert scale.shape == (8,) and float(scale.min()) > 0.0 and not torch.equal(scale, torch.ones(8))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_consistency_on_cuda_matches_cpu():
+    torch.manual_seed(0)
+    model = ConvLSTMAEModule(encoder_channels=(8, 8), lstm_channels=(8,), pictures=False, score="consistency")
+    clips = torch.rand(3, 5, 1, 64, 64)
+    with torch.no_grad():
+        scale = model.calibrate_consistency(clips)
+        cpu = model.consistency(clips)
+        model.cuda()
+        assert torch.allclose(model.calibrate_consistency(clips.cuda()).cpu(), scale, rtol=1e-3)
+        cuda = model.consistency(clips.cuda())
+    assert cuda.device.type == "cuda" and torch.allclose(cuda.cpu(), cpu, rtol=1e-3, atol=1e-4)
