@@ -32,13 +32,6 @@ def _fmix32(h: Tensor) -> Tensor:
     return h
 
 
-def _absorb(h: Tensor | int, word: Tensor | int) -> Tensor:
-    """Mix one 32-bit word into the running hash."""
-    if not isinstance(word, Tensor):
-        word = torch.tensor(word, dtype=torch.int64, device=h.device)
-    return _fmix32((h ^ _fmix32((word + 0x9E3779B9) & _M32)) & _M32)
-
-
 def _fmix32_int(h: int) -> int:
     """``_fmix32`` on a Python int (the same arithmetic, no tensor ops)."""
     h ^= h >> 16
