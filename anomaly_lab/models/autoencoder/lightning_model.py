@@ -110,12 +110,16 @@ class VideoReconstructionModule(L.LightningModule):
         masks = batch.get("masks")
         pixel = (recon - x).pow(2) if masks is not None else None
         self._scores.setdefault(stage, VideoScores(self.pixel_bins)).update(errors, labels, pixel, masks)
+        cons = None
         if self.score == "consistency":
-            self._consistency.setdefault(stage, VideoScores(2)).update(self.consistency(x), labels)
+            cons = self.consistency(x)
+            self._consistency.setdefault(stage, VideoScores(2)).update(cons, labels)
         if stage == "test" and self._shown is None:
             keep = min(4, x.shape[0])
             self._shown = {"x": x[:keep].cpu(), "recon": recon[:keep].detach().cpu(), "errors": errors[:keep].cpu(),
                            "labels": labels[:keep].cpu() if labels is not None else None}
+            if cons is not None:
+                self._shown["consistency"] = cons[:keep].detach().cpu()
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -167,12 +171,8 @@ class VideoReconstructionModule(L.LightningModule):
 
 def save_test_pictures(shown: dict[str, Tensor], out_dir: str) -> dict[str, str]:
     """``test_reconstruction.png`` (input / reconstruction / error rows per sequence, anomalous
-    frames boxed) and ``test_regularity.png`` (regularity curves, anomalous frames shaded)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    frames boxed), ``test_regularity.png`` (regularity curves, anomalous frames shaded) and, when
+    ``shown`` holds consistency scores, ``test_consistency.png`` (their curves, the same way)."""
     from anomaly_lab.export.preview import frame_grid
 
     os.makedirs(out_dir, exist_ok=True)
@@ -188,20 +188,33 @@ def save_test_pictures(shown: dict[str, Tensor], out_dir: str) -> dict[str, str]
     paths = {"reconstruction": os.path.join(out_dir, "test_reconstruction.png"),
              "regularity": os.path.join(out_dir, "test_regularity.png")}
     frame_grid((rows.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), boxed, names).save(paths["reconstruction"])
-    reg = regularity(shown["errors"])
-    fig, axes = plt.subplots(len(reg), 1, figsize=(7, 1.6 * len(reg)), squeeze=False)
+    _plot_curves(regularity(shown["errors"]), labels, "regularity", paths["regularity"], ylim=(-0.05, 1.05))
+    if "consistency" in shown:
+        paths["consistency"] = os.path.join(out_dir, "test_consistency.png")
+        _plot_curves(shown["consistency"], labels, "consistency score", paths["consistency"])
+    return paths
+
+
+def _plot_curves(values: Tensor, labels: Tensor | None, ylabel: str, path: str, ylim: tuple | None = None) -> None:
+    """One panel of per-frame values a sequence, anomalous frames shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(values), 1, figsize=(7, 1.6 * len(values)), squeeze=False)
     for i, ax in enumerate(axes[:, 0]):  # a handful of example sequences
-        ax.plot(reg[i].numpy(), marker="o", ms=3)
+        ax.plot(values[i].numpy(), marker="o", ms=3)
         if labels is not None:
             for t in torch.nonzero(labels[i] > 0).flatten().tolist():
                 ax.axvspan(t - 0.5, t + 0.5, color="red", alpha=0.25)
-        ax.set_ylim(-0.05, 1.05)
-        ax.set_ylabel("regularity")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_ylabel(ylabel)
     axes[-1, 0].set_xlabel("frame (anomalous frames shaded)")
     fig.tight_layout()
-    fig.savefig(paths["regularity"], dpi=80)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
-    return paths
 
 
 class FrameAutoencoderModule(VideoReconstructionModule):

@@ -56,6 +56,7 @@ def test_frame_autoencoder_learns_and_reports(dm, tmp_path):
         assert key in m, key
     assert 0.0 <= float(m["test/pixel_auroc"]) <= 1.0
     assert (tmp_path / "test_reconstruction.png").exists() and (tmp_path / "test_regularity.png").exists()
+    assert not (tmp_path / "test_consistency.png").exists()  # only models scored by consistency draw it
 
 
 def test_every_architecture_steps_and_checks_the_frame_size(dm):

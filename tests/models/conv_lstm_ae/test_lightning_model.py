@@ -54,6 +54,7 @@ def test_experiment_runs_through_train_py(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test/frame_auroc"] == metrics["test/frame_auroc"] and saved["params"] == metrics["params"]
     assert (tmp_path / "checkpoints" / "best.ckpt").exists() and (tmp_path / "test_regularity.png").exists()
+    assert (tmp_path / "test_consistency.png").exists()  # the experiment scores by consistency
     back = ConvLSTMAEModule.load_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu",
                                                  weights_only=True)
     assert [c.hidden for c in back.net.cells] == [8]
