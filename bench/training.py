@@ -29,55 +29,54 @@ MODELS = {
 }
 
 
-def measure(make, gen, steps: int, workers: int, batch: int = 32) -> tuple[float, float]:
-    torch.manual_seed(0)
-    module = make()
+def _timed_steps(module, next_batch, steps: int, batch: int, sync=lambda: None) -> tuple[float, float]:
+    """Train ``module`` for ``steps`` steps on ``next_batch()`` (after 3 warm-up steps): (seq/s, the
+    share of each step spent in ``next_batch``). ``sync`` waits for queued device work before each
+    clock reading."""
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
-    dm = GeneratorDataModule(gen, batch_size=batch, train_size=batch * (steps + 5), num_workers=workers)
-    it = iter(dm.train_dataloader())
     data_t = total_t = 0.0
     for step in range(steps + 3):
+        sync()
         t0 = time.perf_counter()
-        b = next(it)
+        b = next_batch()
+        sync()
         t1 = time.perf_counter()
         out, _ = module(b["x"])
         loss = torch.nn.functional.cross_entropy(out[:, -1], b["y"][:, -1])
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync()
         t2 = time.perf_counter()
-        if step >= 3:  # skip warm-up (and the worker's start)
+        if step >= 3:  # skip warm-up (and a worker's start)
             data_t += t1 - t0
             total_t += t2 - t0
-    del it
     return steps * batch / total_t, data_t / total_t
+
+
+def measure(make, gen, steps: int, workers: int, batch: int = 32) -> tuple[float, float]:
+    """CPU: batches from the ``GeneratorDataModule`` loader ``train.py`` uses, ``workers`` processes."""
+    torch.manual_seed(0)
+    module = make()
+    dm = GeneratorDataModule(gen, batch_size=batch, train_size=batch * (steps + 5), num_workers=workers)
+    it = iter(dm.train_dataloader())
+    result = _timed_steps(module, lambda: next(it), steps, batch)
+    del it
+    return result
 
 
 def measure_cuda(make, steps: int, batch: int = 32) -> tuple[float, float]:
-    """(seq/s, share of each step spent making data) with the generator and the model on the GPU and
-    the batch made inline, as ``train.py device=cuda`` does (CUDA timings synchronised)."""
+    """The generator and the model on the GPU, each batch made inline, as ``train.py device=cuda``."""
     torch.manual_seed(0)
     gen = RandomAnomalyGenerator(seed=0, device="cuda")
     module = make().cuda()
-    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
-    data_t = total_t = 0.0
-    for step in range(steps + 3):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        b = gen.generate(torch.arange(step * batch, (step + 1) * batch))
-        torch.cuda.synchronize()
-        t1 = time.perf_counter()
-        out, _ = module(b["x"])
-        loss = torch.nn.functional.cross_entropy(out[:, -1], b["y"][:, -1])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        if step >= 3:
-            data_t += t1 - t0
-            total_t += t2 - t0
-    return steps * batch / total_t, data_t / total_t
+    counter = iter(range(steps + 3))
+
+    def next_batch():
+        step = next(counter)
+        return gen.generate(torch.arange(step * batch, (step + 1) * batch))
+
+    return _timed_steps(module, next_batch, steps, batch, sync=torch.cuda.synchronize)
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -97,12 +96,11 @@ def run(quick: bool = False) -> list[dict]:
         for row, name in zip(rows[-len(MODELS):], MODELS):
             row["baseline"], row["ratio"] = lstm, rates[name] / lstm
             row["notes"] += "; baseline: the LSTM at the same budget, same data setting"
-    if torch.cuda.is_available():
-        cpu_rates = {row["name"].split(", ", 1)[1].rsplit(", ", 1)[0]: row["ours"] for row in rows[-len(MODELS):]}
+    if torch.cuda.is_available():  # ``rates`` now holds the one-worker CPU figures
         for name, make in MODELS.items():
             rate, share = measure_cuda(make, steps)
             rows.append({"name": f"train seq/s, {name}, CUDA, data made on the GPU", "ours": rate,
-                         "baseline": cpu_rates[name], "unit": "seq/s", "ratio": rate / cpu_rates[name],
+                         "baseline": rates[name], "unit": "seq/s", "ratio": rate / rates[name],
                          "notes": f"waiting for data: {100 * share:.1f}% of each step (target < 20%); baseline: the same"
                                   f" model on CPU with one data worker ({torch.cuda.get_device_name(0)})"})
     return rows
