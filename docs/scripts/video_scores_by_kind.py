@@ -14,6 +14,7 @@ frames of one kind's clips against those of the normal clips.
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 
@@ -30,6 +31,10 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a ConvLSTMAEModule checkpoint (best.ckpt of the experiment)")
     parser.add_argument("--clips", type=int, default=1200, help="test clips (default 1200)")
     args = parser.parse_args()
+    if not os.path.isfile(args.checkpoint):
+        parser.error(f"checkpoint={args.checkpoint!r} is not a file; give a run's checkpoints/best.ckpt")
+    if args.clips < 2:
+        parser.error(f"--clips={args.clips} must be at least 2")
     torch.set_grad_enabled(False)
     trained = ConvLSTMAEModule.load_from_checkpoint(args.checkpoint, map_location="cpu", weights_only=True).eval()
     torch.manual_seed(0)
