@@ -126,9 +126,12 @@ def test_ddp_sharding_gives_ranks_disjoint_indices():
     assert not (shards[0] & shards[1]) and shards[0] | shards[1] == set(range(100))
 
 
-def test_ddp_two_gloo_processes(tmp_path):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_ddp_two_gloo_processes(tmp_path, workers):
+    """Each rank trains on its own shard, also when ring workers make its batches (Lightning swaps a
+    DistributedSampler into the RingDataLoader)."""
     rec = tmp_path / "indices"
-    res = run_train(*TINY, "trainer=ddp", "logger=none", f"hydra.run.dir={tmp_path}",
+    res = run_train(*TINY, "trainer=ddp", "logger=none", f"hydra.run.dir={tmp_path}", f"data.num_workers={workers}",
                     "+callbacks.record._target_=anomaly_lab.training.callbacks.RecordSampleIndices", f"+callbacks.record.dirpath={rec}")
     assert res.returncode == 0, res.stderr[-3000:]
     r0 = json.loads((rec / "indices_rank0.json").read_text())

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import lightning as L
-from torch.utils.data import DataLoader
-
 from anomaly_lab.data.indexed import GeneratedDataset, passthrough_collate
+from anomaly_lab.data.ring_loader import RingDataLoader
 from anomaly_lab.errors import check_range
 
 
@@ -13,7 +12,8 @@ class GeneratorDataModule(L.LightningDataModule):
     """Disjoint train/val/test index ranges of one generator (see ``anomaly_lab.data.splits``).
 
     Batches are dicts of tensors made by ``generator.generate``; with a CUDA generator keep
-    ``num_workers=0`` (the batch is made on the GPU in the main process).
+    ``num_workers=0`` (the batch is made on the GPU in the main process). With ``num_workers > 0``
+    on CPU, worker processes make the batches into reused shared-memory slots (``RingDataLoader``).
     """
 
     def __init__(
@@ -38,16 +38,14 @@ class GeneratorDataModule(L.LightningDataModule):
         self.shuffle = shuffle
         self.datasets = {split: GeneratedDataset(generator, split, size) for split, size in self.sizes.items()}
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool) -> RingDataLoader:
         on_cuda = getattr(getattr(self.generator, "device", None), "type", "cpu") == "cuda"
-        workers = 0 if on_cuda else self.num_workers
-        return DataLoader(
+        return RingDataLoader(
             self.datasets[split],
             batch_size=self.batch_size,
             shuffle=shuffle,
-            num_workers=workers,
             collate_fn=passthrough_collate,
-            persistent_workers=workers > 0,
+            workers=0 if on_cuda else self.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -1,0 +1,228 @@
+"""A DataLoader whose worker processes write batches into reused shared-memory slots.
+
+PyTorch's own worker processes hand every batch back through a fresh shared-memory segment per
+tensor (allocate, fault in, copy, pass a file descriptor, map it in the main process). For the
+generators here a batch is made in one ``__getitems__`` call of a few milliseconds, and that
+hand-over costs about as much again (measured in ``bench/training.py``). ``RingDataLoader`` keeps a
+few slots of shared memory per worker, allocated once: a worker writes the batch into its slot and
+sends only the slot number; the main process copies the batch out of the slot (so a batch it hands
+on never changes under the caller) and gives the slot the next task.
+
+It is a ``torch.utils.data.DataLoader`` (Lightning can still swap in a ``DistributedSampler``), and
+batches come in sampler order, the same as with ``workers=0``. With ``workers=0`` it is a plain
+DataLoader. The dataset must make whole batches (``__getitems__``) returning a dict of tensors;
+anything that does not fit a slot (a non-tensor value, a tensor whose shape changes) is sent the
+ordinary way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import traceback
+from collections import deque
+
+import torch
+import torch.multiprocessing  # noqa: F401  (registers the reductions that send shared tensors)
+from torch.utils.data import DataLoader
+
+from anomaly_lab.errors import check_range
+
+#: seconds between checks that a worker is still alive while the main process waits for it
+POLL_SECONDS = 5.0
+
+
+def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
+    """Make the batch of each ``(slot, items)`` task, write it into that slot, reply ``("done", slot,
+    n, extras)``; the first batch also sends the slot buffers ``("slots", buffers)``."""
+    # Handlers a forked worker inherits (Lightning's SIGTERM handler only logs) would stop it from
+    # ending when the main process terminates it at exit; Ctrl-C is for the main process to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    parent = os.getppid()
+    buffers: list[dict[str, torch.Tensor]] | None = None
+    while True:
+        try:
+            # A pipe end inherited by a sibling forked later can keep the pipe open after the main
+            # process dies, so the worker also watches its parent.
+            while not conn.poll(POLL_SECONDS):
+                if os.getppid() != parent:
+                    return
+            task = conn.recv()
+        except (EOFError, OSError):
+            return  # the main process has gone
+        if task is None:
+            return
+        slot, items = task
+        try:
+            batch = collate(dataset.__getitems__(items))
+            if not isinstance(batch, dict):
+                raise TypeError(f"RingDataLoader batches must be dicts of tensors, got {type(batch).__name__}")
+            n = len(items)
+            if buffers is None:
+                buffers = [
+                    {k: torch.empty((n,) + tuple(v.shape[1:]), dtype=v.dtype).share_memory_()
+                     for k, v in batch.items() if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n}
+                    for _ in range(slots)
+                ]
+                conn.send(("slots", buffers))
+            extras = {}
+            for k, v in batch.items():
+                buf = buffers[slot].get(k)
+                if (buf is not None and isinstance(v, torch.Tensor) and v.dim() == buf.dim() and v.shape[0] == n
+                        and n <= buf.shape[0] and v.shape[1:] == buf.shape[1:] and v.dtype == buf.dtype):
+                    buf[:n].copy_(v)
+                else:
+                    extras[k] = v
+            conn.send(("done", slot, n, list(batch), extras))
+        except Exception as exc:  # handed to the main process, which raises it
+            try:
+                conn.send(("error", exc, traceback.format_exc()))
+            except Exception:  # the exception itself does not pickle
+                conn.send(("error", RuntimeError(repr(exc)), traceback.format_exc()))
+
+
+class _Worker:
+    def __init__(self, ctx, dataset, collate, slots: int, threads: int):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_loop, args=(child, dataset, collate, slots, threads), daemon=True)
+        self.process.start()
+        child.close()
+        self.buffers: list[dict[str, torch.Tensor]] | None = None
+        self.free = deque(range(slots))
+        self.in_flight: deque[int] = deque()
+
+    def _dead(self) -> RuntimeError:
+        self.process.join(timeout=1)
+        return RuntimeError(f"data worker (pid {self.process.pid}) exited unexpectedly with code "
+                            f"{self.process.exitcode}; no batch can be made")
+
+    def submit(self, items) -> None:
+        slot = self.free.popleft()
+        try:
+            self.conn.send((slot, list(items)))
+        except OSError as exc:  # broken pipe: the worker is gone
+            raise self._dead() from exc
+        self.in_flight.append(slot)
+
+    def receive(self) -> tuple:
+        """The next reply for a batch (slot buffers are taken in on the way)."""
+        while True:
+            try:
+                while not self.conn.poll(POLL_SECONDS):
+                    if not self.process.is_alive():
+                        raise self._dead()
+                msg = self.conn.recv()
+            except (EOFError, OSError) as exc:  # the pipe closed under us: the worker is gone
+                raise self._dead() from exc
+            if msg[0] == "slots":
+                self.buffers = msg[1]
+                continue
+            slot = self.in_flight.popleft()
+            self.free.append(slot)
+            return msg + (slot,) if msg[0] == "error" else msg
+
+    def drain(self) -> None:
+        """Wait out the tasks of an abandoned pass so their slots are free again."""
+        while self.in_flight:
+            self.receive()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.conn.close()
+
+
+class RingDataLoader(DataLoader):
+    """``DataLoader(dataset, **kwargs)`` whose ``workers`` processes make batches into shared slots.
+
+    ``workers``: processes making batches (0: the main process makes them, as a plain DataLoader).
+    ``prefetch``: batches each worker works ahead (its number of slots). ``worker_threads``: torch
+    threads in each worker (1, as PyTorch's workers use). Workers live as long as the loader.
+    """
+
+    def __init__(self, dataset, *args, workers: int = 0, prefetch: int = 2, worker_threads: int = 1, **kwargs):
+        check_range("workers", workers, 0, integer=True)
+        check_range("prefetch", prefetch, 1, integer=True)
+        check_range("worker_threads", worker_threads, 1, integer=True)
+        if kwargs.get("num_workers", 0):
+            raise ValueError("RingDataLoader runs its own workers: give workers=N, not num_workers")
+        super().__init__(dataset, *args, **kwargs)
+        if workers and not hasattr(dataset, "__getitems__"):
+            raise TypeError(f"RingDataLoader workers need a dataset that makes whole batches (__getitems__); "
+                            f"{type(dataset).__name__} has none")
+        if workers and self.batch_sampler is None:
+            raise ValueError("RingDataLoader workers need a batch_size (batches are made whole)")
+        self.workers, self.prefetch, self.worker_threads = workers, prefetch, worker_threads
+        self._pool: list[_Worker] | None = None
+
+    def _start(self) -> list[_Worker]:
+        if self._pool is None:
+            ctx = self.multiprocessing_context or multiprocessing.get_context()
+            self._pool = [_Worker(ctx, self.dataset, self.collate_fn, self.prefetch, self.worker_threads) for _ in range(self.workers)]
+        return self._pool
+
+    def __iter__(self):
+        if not self.workers:
+            return super().__iter__()
+        return self._iterate(self._start())
+
+    def _iterate(self, pool: list[_Worker]):
+        for w in pool:
+            w.drain()
+        # a plain DataLoader draws its workers' base seed from the global generator before the sampler
+        # draws its own; do the same so a seeded run shuffles alike with and without workers
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        batches = iter(self.batch_sampler)
+        submitted = received = 0
+        exhausted = False
+
+        def fill() -> None:
+            nonlocal submitted, exhausted
+            while not exhausted:
+                w = pool[submitted % len(pool)]
+                if not w.free:
+                    return
+                items = next(batches, None)
+                if items is None:
+                    exhausted = True
+                    return
+                w.submit(items)
+                submitted += 1
+
+        fill()
+        while received < submitted:
+            w = pool[received % len(pool)]
+            msg = w.receive()
+            received += 1
+            if msg[0] == "error":
+                _, exc, tb, _slot = msg
+                for other in pool:  # leave the pool clean for the next pass
+                    other.drain()
+                exc.add_note(f"(raised in a RingDataLoader worker)\n{tb}")
+                raise exc
+            _, slot, n, keys, extras = msg
+            buffers = w.buffers[slot]
+            batch = {k: (extras[k] if k in extras else buffers[k][:n].clone()) for k in keys}
+            fill()
+            yield batch
+
+    def close(self) -> None:
+        """Stop the workers (they also stop when the loader is garbage-collected or the process exits)."""
+        if self._pool is not None:
+            for w in self._pool:
+                w.close()
+            self._pool = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
