@@ -103,3 +103,24 @@ def test_rejects_negative_or_2d_index():
         hash_bits(0, torch.tensor([-1]), "x", 1)
     with pytest.raises(ValueError):
         hash_bits(0, torch.zeros(2, 2, dtype=torch.int64), "x", 1)
+
+
+class _TorchPath(CounterRNG):
+    """CounterRNG forced onto the int64 tensor-op hash a CUDA device uses, here on CPU."""
+
+    def _raw(self, stream, count):
+        from anomaly_lab.rng import _hash_words_torch
+
+        return _hash_words_torch(self.index, self.seed, stream, count)
+
+
+def test_cpu_numpy_path_gives_the_bits_of_the_tensor_path():
+    index = torch.tensor([0, 3, 99, 2**31 + 1, 2**32 + 7, 2**45 + 11])
+    for seed, stream, shape in ((0, "a", ()), (2**33 + 5, "noise", (7, 13)), (12, 5, (2500,))):
+        np_rng, t_rng = CounterRNG(seed, index), _TorchPath(seed, index)
+        assert torch.equal(np_rng.bits(stream, shape), t_rng.bits(stream, shape))
+        assert torch.equal(np_rng.uniform(stream, shape, -3.0, 2.5), t_rng.uniform(stream, shape, -3.0, 2.5))
+        assert torch.equal(np_rng.normal(stream, shape), t_rng.normal(stream, shape))  # odd and even counts
+        assert torch.equal(np_rng.integers(stream, shape, 17, 3), t_rng.integers(stream, shape, 17, 3))
+        high = torch.arange(2, 2 + len(index)).reshape(-1, *([1] * len(shape)))
+        assert torch.equal(np_rng.integers(stream, shape, high), t_rng.integers(stream, shape, high))
