@@ -64,7 +64,8 @@ class RandomAnomalyGenerator:
     bank_limit_bytes = 512 * 2**20
 
     def _baseline(self, src: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Resized [0, 1] images of source rows ``src`` with their min and max (the baseline recipe).
+        """Resized [0, 1] images of source rows ``src`` with their min and max (the baseline recipe),
+        as fresh tensors (safe to change in place).
 
         The resize is deterministic, so the whole source is resized once and kept when it fits."""
         s = self.image_size
@@ -73,7 +74,7 @@ class RandomAnomalyGenerator:
             self._bank = (bank, bank.amin(dim=(1, 2, 3)), bank.amax(dim=(1, 2, 3)))
         if self._bank is not None:
             bank, low, high = self._bank
-            return bank[src], low[src], high[src]
+            return bank.index_select(0, src), low.index_select(0, src), high.index_select(0, src)
         images = resize(self.source.images[src].unsqueeze(1).to(torch.float32) / 255.0, s)
         return images, images.amin(dim=(1, 2, 3)), images.amax(dim=(1, 2, 3))
 
@@ -121,18 +122,23 @@ class RandomAnomalyGenerator:
         src = self.source.draw_of_class(digit.repeat_interleave(t), frame_rng.bits("source"))
         recipe = torch.where(is_anom, rec_b[:, None], rec_a[:, None]).reshape(-1)
 
+        # Frames grouped by recipe (a stable sort keeps each group in frame order): one gather of the
+        # baseline images, each recipe works on its contiguous slice and writes back into it.
+        order = torch.argsort(recipe, stable=True)
+        images, low, high = self._baseline(src[order])
+        frame_id, bounds = frame_id[order], torch.bincount(recipe, minlength=len(self.recipes)).tolist()
+        start = 0
+        for r, count in enumerate(bounds):  # loop over recipes, never over samples
+            end, part = start + count, slice(start, start + count)
+            if count and self.recipes[r].ops:  # a recipe with no ops leaves images in [low, high]
+                made = self.recipes[r].apply(images[part], CounterRNG(self.seed, frame_id[part]))
+                clamp_per_image(made, low[part], high[part], out=images[part])
+            start = end
+        # back to frame order (a gather is cheaper than a scatter), normalised on the way into x
         x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
         x[:, t] = 0.0  # the blank frame: zeros in normalised space
-        frames = x.view(b * (t + 1), 1, s, s)
-        slots = (torch.arange(b, device=self.device)[:, None] * (t + 1) + steps[None, :]).reshape(-1)
-        for r in torch.unique(recipe).tolist():  # loop over recipes, never over samples
-            sel = torch.nonzero(recipe == r).flatten()
-            images, low, high = self._baseline(src[sel])  # a fresh tensor (gathered), safe to change in place
-            if self.recipes[r].ops:
-                made = clamp_per_image(self.recipes[r].apply(images, CounterRNG(self.seed, frame_id[sel])), low, high)
-            else:  # no ops: the images lie in [low, high] already
-                made = images
-            frames.index_copy_(0, slots[sel], made.sub_(self.mean).div_(self.std))
+        frames = images.index_select(0, torch.argsort(order)).view(b, t, 1, s, s)
+        torch.sub(frames, self.mean, out=x[:, :t]).div_(self.std)
         y = torch.zeros(b, t + 1, dtype=torch.int64, device=self.device)
         y[:, :t] = is_anom.to(torch.int64)
         y[:, t] = torch.where(has, slot, torch.full_like(slot, t))

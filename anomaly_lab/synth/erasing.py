@@ -38,8 +38,10 @@ def sample_erase_boxes(rng: CounterRNG, stream: str, height: int, width: int,
 def erase(images: Tensor, boxes: Tensor, value: float = 0.0) -> Tensor:
     """Set the box (top, left, h, w) of each image to ``value``; ``h = 0`` leaves it unchanged."""
     n, _, hgt, wid = images.shape
-    ys = torch.arange(hgt, device=images.device)[None, :, None]
-    xs = torch.arange(wid, device=images.device)[None, None, :]
-    top, left, h, w = (boxes[:, i, None, None] for i in range(4))
-    inside = (ys >= top) & (ys < top + h) & (xs >= left) & (xs < left + w)
-    return torch.where(inside[:, None], torch.as_tensor(value, dtype=images.dtype, device=images.device), images)
+    ys = torch.arange(hgt, device=images.device)[None, :]
+    xs = torch.arange(wid, device=images.device)[None, :]
+    top, left, h, w = (boxes[:, i, None] for i in range(4))
+    rows = (ys >= top) & (ys < top + h)  # (N, H): small; the full-size work is one AND and one fill
+    cols = (xs >= left) & (xs < left + w)
+    inside = rows[:, None, :, None] & cols[:, None, None, :]
+    return images.masked_fill(inside, value)

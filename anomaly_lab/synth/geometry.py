@@ -8,6 +8,8 @@ Images are ``(N, C, H, W)`` floats.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -28,14 +30,29 @@ def resize(images: Tensor, size: int | tuple[int, int]) -> Tensor:
 
 def grid_transform(images: Tensor, grid: Tensor, fill: float | None = 0.0) -> Tensor:
     """``grid_sample`` (bilinear, zeros padding) plus torchvision's fill handling: a ones channel is
-    warped with the image and outside pixels are blended towards ``fill``."""
-    if fill is None:
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    warped with the image and outside pixels are blended towards ``fill``.
+
+    With ``fill == 0`` the blend is only done for images whose one-pixel border is not all zero. For
+    the others (nearly all MNIST digits) it changes nothing: a sample point that reaches outside the
+    image meets only border pixels inside it, so it is 0 either way, and at a point fully inside the
+    warped ones channel is 1 up to rounding (a relative 1e-7 at most). Skipping it saves a third of
+    the warp."""
+    sample = functools.partial(F.grid_sample, mode="bilinear", padding_mode="zeros", align_corners=False)
     n, c, h, w = images.shape
+    if fill is None:
+        return sample(images, grid)
+    if fill == 0.0 and h >= 2 and w >= 2:
+        out = sample(images, grid)
+        edge = torch.cat([images[..., :: h - 1, :].reshape(n, -1), images[..., :, :: w - 1].reshape(n, -1)], 1)
+        blend = (edge != 0).any(dim=1)
+        if bool(blend.any()):
+            sel = torch.nonzero(blend).flatten()
+            out[sel] = out[sel] * sample(images.new_ones(len(sel), 1, h, w), grid[sel])
+        return out
     stacked = torch.cat([images, images.new_ones(n, 1, h, w)], dim=1)
-    out = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = sample(stacked, grid)
     img, mask = out[:, :c], out[:, c:]
-    return (img - fill) * mask + fill if fill != 0.0 else img * mask
+    return (img - fill) * mask + fill
 
 
 # -- perspective ---------------------------------------------------------------------------------

@@ -39,6 +39,6 @@ def normalize(images: Tensor, mean: float, std: float) -> Tensor:
     return (images - mean) / std
 
 
-def clamp_per_image(images: Tensor, low: Tensor, high: Tensor) -> Tensor:
-    """Clamp image ``i`` to ``[low[i], high[i]]``."""
-    return torch.clamp(images, _col(low, images), _col(high, images))
+def clamp_per_image(images: Tensor, low: Tensor, high: Tensor, out: Tensor | None = None) -> Tensor:
+    """Clamp image ``i`` to ``[low[i], high[i]]`` (into ``out`` when given)."""
+    return torch.clamp(images, _col(low, images), _col(high, images), out=out)

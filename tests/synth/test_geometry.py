@@ -98,3 +98,31 @@ def test_elastic_field_scale_matches_torchvision_sampler():
     ref = torch.cat([t.make_params([torch.zeros(1, 50, 50)])["displacement"] for _ in range(200)])
     assert d.shape == ref.shape
     assert abs(float(d.std()) / float(ref.std()) - 1) < 0.1
+
+
+def test_blend_skipped_for_zero_border_images_changes_nothing(digits):
+    """grid_transform blends only the images whose border is not all zero; the result equals the
+    blended warp of every image (within the rounding of the ones channel)."""
+    framed = digits.clone()
+    framed[3, ..., 0, :] = 0.7  # one image with a bright top row: blended; the rest: skipped
+    grid = torch.rand(len(framed), 50, 50, 2, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2  # some points outside
+    fast = geometry.grid_transform(framed, grid, fill=0.0)
+    stacked = torch.nn.functional.grid_sample(torch.cat([framed, torch.ones_like(framed)], 1), grid, align_corners=False)
+    blended = stacked[:, :1] * stacked[:, 1:]
+    assert torch.equal(fast[3], blended[3])
+    assert float((fast - blended).abs().max()) <= 1e-6
+    unblended = torch.nn.functional.grid_sample(framed, grid, align_corners=False)
+    assert float((unblended[3] - blended[3]).abs().max()) > 0.1  # the blend mattered for that one
+
+
+def test_nonzero_border_keeps_torchvision_fill_blend(digits):
+    framed = digits.clone()
+    framed[..., 0, :] = 0.7  # a bright top row: the shortcut no longer holds
+    n = len(framed)
+    rng = CounterRNG(1, torch.arange(n))
+    end = geometry.sample_perspective_points(rng, "p", 50, 50, 0.9)
+    start = torch.tensor([[0, 0], [49, 0], [49, 49], [0, 49]])
+    ours = geometry.perspective(framed, geometry.perspective_coefficients(start, end), fill=0.0)
+    for i in range(n):
+        ref = F.perspective(framed[i], start.tolist(), end[i].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0)
+        assert (ours[i] - ref).abs().max() < 1e-4
