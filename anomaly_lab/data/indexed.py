@@ -43,9 +43,14 @@ class GeneratedDataset(Dataset):
         items = torch.where(items < 0, items + n, items)
         return items + self.indices.start
 
-    def __getitems__(self, items: Sequence[int]) -> dict[str, Tensor]:
+    @property
+    def fills_out(self) -> bool:
+        """Whether ``__getitems__`` can write into caller buffers (``out``): when the generator can."""
+        return bool(getattr(self.generator, "fills_out", False))
+
+    def __getitems__(self, items: Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         idx = self.sample_indices(items)
-        batch = self.generator.generate(idx)
+        batch = self.generator.generate(idx, out=out) if out is not None and self.fills_out else self.generator.generate(idx)
         batch.setdefault("index", idx.to(next(iter(batch.values())).device))
         return batch
 

@@ -95,7 +95,12 @@ class RandomAnomalyGenerator:
 
         return RandomAnomalyCodec(self)
 
-    def generate(self, indices: Tensor | Sequence[int]) -> dict[str, Tensor]:
+    #: ``generate`` can write ``x`` into a caller's buffer (``out``), as ``RingDataLoader`` workers do
+    fills_out = True
+
+    def generate(self, indices: Tensor | Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The batch of ``indices``; ``out["x"]``, when given with the right shape, dtype and device,
+        receives ``x`` (saving a copy of the largest tensor), otherwise a new tensor is made."""
         idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
         b, t, s = idx.numel(), self.seq_len, self.image_size
         rng = CounterRNG(self.seed, idx)
@@ -135,7 +140,9 @@ class RandomAnomalyGenerator:
                 clamp_per_image(made, low[part], high[part], out=images[part])
             start = end
         # back to frame order (a gather is cheaper than a scatter), normalised on the way into x
-        x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
+        x = (out or {}).get("x")
+        if x is None or x.shape != (b, t + 1, 1, s, s) or x.dtype != torch.float32 or x.device != self.device:
+            x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
         x[:, t] = 0.0  # the blank frame: zeros in normalised space
         frames = images.index_select(0, torch.argsort(order)).view(b, t, 1, s, s)
         torch.sub(frames, self.mean, out=x[:, :t]).div_(self.std)

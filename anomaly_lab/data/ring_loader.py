@@ -42,6 +42,9 @@ def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     parent = os.getppid()
+    from anomaly_lab.data.indexed import passthrough_collate
+
+    fills_out = collate is passthrough_collate and bool(getattr(dataset, "fills_out", False))
     buffers: list[dict[str, torch.Tensor]] | None = None
     while True:
         try:
@@ -57,10 +60,13 @@ def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
             return
         slot, items = task
         try:
-            batch = collate(dataset.__getitems__(items))
+            n = len(items)
+            if buffers is not None and fills_out:  # the dataset writes straight into the slot
+                batch = dataset.__getitems__(items, out={k: b[:n] for k, b in buffers[slot].items() if n <= b.shape[0]})
+            else:
+                batch = collate(dataset.__getitems__(items))
             if not isinstance(batch, dict):
                 raise TypeError(f"RingDataLoader batches must be dicts of tensors, got {type(batch).__name__}")
-            n = len(items)
             if buffers is None:
                 buffers = [
                     {k: torch.empty((n,) + tuple(v.shape[1:]), dtype=v.dtype).share_memory_()
@@ -73,7 +79,8 @@ def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
                 buf = buffers[slot].get(k)
                 if (buf is not None and isinstance(v, torch.Tensor) and v.dim() == buf.dim() and v.shape[0] == n
                         and n <= buf.shape[0] and v.shape[1:] == buf.shape[1:] and v.dtype == buf.dtype):
-                    buf[:n].copy_(v)
+                    if v.data_ptr() != buf.data_ptr():  # not written in place already
+                        buf[:n].copy_(v)
                 else:
                     extras[k] = v
             conn.send(("done", slot, n, list(batch), extras))
@@ -84,15 +91,55 @@ def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
                 conn.send(("error", RuntimeError(repr(exc)), traceback.format_exc()))
 
 
+def _storage_handle(t: torch.Tensor) -> int:
+    """The address of ``t``'s storage (valid while ``t`` lives), for ``_use_count``."""
+    return t.untyped_storage()._cdata
+
+
+def _use_count(handle: int) -> int:
+    """How many tensors share the storage at ``handle`` (a slot buffer and its views)."""
+    return torch._C._storage_Use_Count(handle)
+
+
+#: batches a worker may hand out without copying them, still held by the consumer
+LEASE = 2 if hasattr(torch._C, "_storage_Use_Count") else 0
+
+
 class _Worker:
-    def __init__(self, ctx, dataset, collate, slots: int, threads: int):
+    def __init__(self, ctx, dataset, collate, prefetch: int, threads: int):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_loop, args=(child, dataset, collate, slots, threads), daemon=True)
+        self.process = ctx.Process(target=_worker_loop, args=(child, dataset, collate, prefetch + LEASE, threads),
+                                   daemon=True)
         self.process.start()
         child.close()
+        self.prefetch = prefetch
         self.buffers: list[dict[str, torch.Tensor]] | None = None
-        self.free = deque(range(slots))
+        self.handles: list[dict[str, int]] = []
+        self.free = deque(range(prefetch + LEASE))
         self.in_flight: deque[int] = deque()
+        self.leased: list[tuple[int, dict[str, int]]] = []
+
+    def can_submit(self) -> bool:
+        return bool(self.free) and len(self.in_flight) < self.prefetch
+
+    def lend(self, slot: int, n: int, keys) -> dict[str, torch.Tensor] | None:
+        """Views of the slot itself, when fewer than ``LEASE`` slots are out on loan; the slot comes back
+        once nothing uses its storage any more (see ``sweep``). None: copy instead."""
+        self.sweep()
+        if len(self.leased) >= LEASE:
+            return None
+        buffers = self.buffers[slot]
+        handles = self.handles[slot]
+        self.leased.append((slot, {k: _use_count(handles[k]) for k in keys}))
+        return {k: buffers[k][:n] for k in keys}
+
+    def sweep(self) -> None:
+        """Return the loaned slots whose batches nobody holds any more."""
+        for entry in list(self.leased):
+            slot, counts = entry
+            if all(_use_count(self.handles[slot][k]) <= c for k, c in counts.items()):
+                self.leased.remove(entry)
+                self.free.append(slot)
 
     def _dead(self) -> RuntimeError:
         self.process.join(timeout=1)
@@ -108,26 +155,27 @@ class _Worker:
         self.in_flight.append(slot)
 
     def receive(self) -> tuple:
-        """The next reply for a batch (slot buffers are taken in on the way)."""
+        """The next reply for a batch, and its slot (slot buffers are taken in on the way). The slot
+        stays out of ``free`` until the caller frees or lends it."""
         while True:
             try:
-                while not self.conn.poll(POLL_SECONDS):
-                    if not self.process.is_alive():
-                        raise self._dead()
+                if not self.conn.poll():  # not ready yet: wait, checking now and then that the worker lives
+                    while not self.conn.poll(POLL_SECONDS):
+                        if not self.process.is_alive():
+                            raise self._dead()
                 msg = self.conn.recv()
             except (EOFError, OSError) as exc:  # the pipe closed under us: the worker is gone
                 raise self._dead() from exc
             if msg[0] == "slots":
                 self.buffers = msg[1]
+                self.handles = [{k: _storage_handle(t) for k, t in b.items()} for b in self.buffers]
                 continue
-            slot = self.in_flight.popleft()
-            self.free.append(slot)
-            return msg + (slot,) if msg[0] == "error" else msg
+            return msg, self.in_flight.popleft()
 
     def drain(self) -> None:
         """Wait out the tasks of an abandoned pass so their slots are free again."""
         while self.in_flight:
-            self.receive()
+            self.free.append(self.receive()[1])
 
     def close(self) -> None:
         try:
@@ -188,7 +236,8 @@ class RingDataLoader(DataLoader):
             nonlocal submitted, exhausted
             while not exhausted:
                 w = pool[submitted % len(pool)]
-                if not w.free:
+                w.sweep()
+                if not w.can_submit():
                     return
                 items = next(batches, None)
                 if items is None:
@@ -200,17 +249,22 @@ class RingDataLoader(DataLoader):
         fill()
         while received < submitted:
             w = pool[received % len(pool)]
-            msg = w.receive()
+            msg, slot = w.receive()
             received += 1
             if msg[0] == "error":
-                _, exc, tb, _slot = msg
+                w.free.append(slot)
+                _, exc, tb = msg
                 for other in pool:  # leave the pool clean for the next pass
                     other.drain()
                 exc.add_note(f"(raised in a RingDataLoader worker)\n{tb}")
                 raise exc
-            _, slot, n, keys, extras = msg
-            buffers = w.buffers[slot]
-            batch = {k: (extras[k] if k in extras else buffers[k][:n].clone()) for k in keys}
+            _, _, n, keys, extras = msg
+            slotted = [k for k in keys if k not in extras]
+            batch = w.lend(slot, n, slotted)
+            if batch is None:  # the consumer still holds earlier batches: copy this one out
+                batch = {k: w.buffers[slot][k][:n].clone() for k in slotted}
+                w.free.append(slot)
+            batch = {k: (extras[k] if k in extras else batch[k]) for k in keys}
             fill()
             yield batch
 

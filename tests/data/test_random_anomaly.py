@@ -152,3 +152,13 @@ def test_cuda_matches_cpu(gen):
     diff = (cpu["x"] - cuda["x"].cpu()).abs()
     # float kernels (grid_sample, blur) may round differently: almost every pixel agrees to 1e-4
     assert float((diff > 1e-4).float().mean()) < 1e-3 and float(diff.max()) < 0.05
+
+
+def test_generate_writes_x_into_a_given_buffer(gen):
+    idx = torch.arange(40, 44)
+    fresh = gen.generate(idx)
+    buf = torch.full_like(fresh["x"], float("nan"))
+    got = gen.generate(idx, out={"x": buf})
+    assert got["x"].data_ptr() == buf.data_ptr() and torch.equal(buf, fresh["x"])
+    wrong = torch.empty(5, *fresh["x"].shape[1:])  # a buffer of the wrong size is left alone
+    assert gen.generate(idx, out={"x": wrong})["x"].data_ptr() != wrong.data_ptr()

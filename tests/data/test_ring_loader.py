@@ -169,3 +169,21 @@ def test_workers_end_on_sigterm_whatever_handler_the_parent_had(dataset):
         ring._pool = None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_batches_let_go_of_are_lent_without_a_copy(dataset):
+    ring = _loader(dataset, 1, prefetch=2)
+    slot_ptrs = None
+    lent = copied = 0
+    for b in ring:  # each batch is dropped before the next is asked for
+        if slot_ptrs is None:
+            slot_ptrs = {buf["x"].data_ptr() for buf in ring._pool[0].buffers}
+        if b["x"].data_ptr() in slot_ptrs:
+            lent += 1
+        else:
+            copied += 1
+        del b
+    assert (lent, copied) == (5, 0)
+    held = list(ring)  # all kept: at most two are lent, the rest copied out
+    assert sum(b["x"].data_ptr() in slot_ptrs for b in held) == 2
+    ring.close()
