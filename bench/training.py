@@ -57,12 +57,22 @@ def _timed_steps(module, next_batch, steps: int, batch: int, sync=lambda: None) 
     return steps * batch / total_t, data_t / total_t
 
 
-def measure(make, gen, steps: int, workers: int, batch: int = 32) -> tuple[float, float]:
-    """CPU: batches from the ``GeneratorDataModule`` loader ``train.py`` uses, ``workers`` processes."""
+def measure(make, gen, steps: int, workers: int, batch: int = 32, torch_loader: bool = False) -> tuple[float, float]:
+    """CPU: batches from the ``GeneratorDataModule`` loader ``train.py`` uses, ``workers`` processes
+    (``torch_loader``: PyTorch's own DataLoader workers on the same dataset instead, the alternative)."""
     torch.manual_seed(0)
     module = make()
     dm = GeneratorDataModule(gen, batch_size=batch, train_size=batch * (steps + 5), num_workers=workers)
-    it = iter(dm.train_dataloader())
+    if torch_loader:
+        from torch.utils.data import DataLoader
+
+        from anomaly_lab.data.indexed import passthrough_collate
+
+        loader = DataLoader(dm.datasets["train"], batch_size=batch, shuffle=True, num_workers=workers,
+                            collate_fn=passthrough_collate, persistent_workers=workers > 0)
+    else:
+        loader = dm.train_dataloader()
+    it = iter(loader)
     result = _timed_steps(module, lambda: next(it), steps, batch)
     del it
     return result
@@ -140,6 +150,13 @@ def run(quick: bool = False) -> list[dict]:
             else:  # what one ring worker buys over making each batch inline
                 for row, name in zip(rows[-len(MODELS):], MODELS):
                     row["notes"] += f"; {rates[name] / inline[name]:.2f}x the same loop with data made inline"
+    for name, make in MODELS.items():  # the hand-over: our RingDataLoader against PyTorch's worker processes
+        ring = next(r for r in rows if r["name"] == f"train seq/s, {name}, plain loop, 1 data worker(s)")
+        rate, share = measure(make, gen, steps, 1, torch_loader=True)
+        rows.append({"name": f"train seq/s, {name}, plain loop, 1 worker: RingDataLoader vs torch DataLoader",
+                     "ours": ring["ours"], "baseline": rate, "unit": "seq/s", "ratio": ring["ours"] / rate,
+                     "notes": f"baseline: torch.utils.data.DataLoader(num_workers=1) on the same dataset, waiting for"
+                              f" data {100 * share:.1f}% of each step"})
     if torch.cuda.is_available():  # ``rates`` now holds the one-worker Lightning figures
         for name, make in MODELS.items():
             rate, share = measure_cuda(make, steps)
