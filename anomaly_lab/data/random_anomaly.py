@@ -98,10 +98,27 @@ class RandomAnomalyGenerator:
     #: ``generate`` can write ``x`` into a caller's buffer (``out``), as ``RingDataLoader`` workers do
     fills_out = True
 
+    #: on CPU a large batch is made this many sequences at a time, each part written straight into
+    #: its rows of ``x``: the intermediate tensors then stay small enough to be reused from the heap
+    #: (and to fit the cache) instead of being freshly mapped, page by page, on every call
+    cpu_chunk = 64
+
     def generate(self, indices: Tensor | Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """The batch of ``indices``; ``out["x"]``, when given with the right shape, dtype and device,
         receives ``x`` (saving a copy of the largest tensor), otherwise a new tensor is made."""
         idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
+        b, t, s = idx.numel(), self.seq_len, self.image_size
+        x = (out or {}).get("x")
+        if x is None or x.shape != (b, t + 1, 1, s, s) or x.dtype != torch.float32 or x.device != self.device:
+            x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
+        if self.device.type != "cpu" or b <= self.cpu_chunk:
+            return self._generate(idx, x)
+        parts = [self._generate(idx[i : i + self.cpu_chunk], x[i : i + self.cpu_chunk])
+                 for i in range(0, b, self.cpu_chunk)]  # a loop over parts of 64, not over samples
+        return {"x": x, **{k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "x"}}
+
+    def _generate(self, idx: Tensor, x: Tensor) -> dict[str, Tensor]:
+        """``generate`` for one part, written into ``x`` (B, T+1, 1, S, S)."""
         b, t, s = idx.numel(), self.seq_len, self.image_size
         rng = CounterRNG(self.seed, idx)
 
@@ -140,9 +157,6 @@ class RandomAnomalyGenerator:
                 clamp_per_image(made, low[part], high[part], out=images[part])
             start = end
         # back to frame order (a gather is cheaper than a scatter), normalised on the way into x
-        x = (out or {}).get("x")
-        if x is None or x.shape != (b, t + 1, 1, s, s) or x.dtype != torch.float32 or x.device != self.device:
-            x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
         x[:, t] = 0.0  # the blank frame: zeros in normalised space
         frames = images.index_select(0, torch.argsort(order)).view(b, t, 1, s, s)
         torch.sub(frames, self.mean, out=x[:, :t]).div_(self.std)
