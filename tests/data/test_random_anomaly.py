@@ -162,3 +162,14 @@ def test_generate_writes_x_into_a_given_buffer(gen):
     assert got["x"].data_ptr() == buf.data_ptr() and torch.equal(buf, fresh["x"])
     wrong = torch.empty(5, *fresh["x"].shape[1:])  # a buffer of the wrong size is left alone
     assert gen.generate(idx, out={"x": wrong})["x"].data_ptr() != wrong.data_ptr()
+
+
+@pytest.mark.parametrize("n", [4, 130])  # one part, and a CPU batch made in parts
+def test_batches_are_ordinary_tensors_that_training_can_use(gen, n):
+    """generate works in inference mode inside; what it returns must still go into an autograd graph."""
+    b = gen.generate(torch.arange(n))
+    assert not any(torch.is_inference(v) for v in b.values())
+    w = torch.zeros(b["x"][0, 0].numel(), int(b["y"].max()) + 1, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(b["x"][:, 0].flatten(1) @ w, b["y"][:, -1])
+    loss.backward()
+    assert w.grad is not None and float(w.grad.abs().sum()) > 0
