@@ -4,9 +4,11 @@ PyTorch's own worker processes hand every batch back through a fresh shared-memo
 tensor (allocate, fault in, copy, pass a file descriptor, map it in the main process). For the
 generators here a batch is made in one ``__getitems__`` call of a few milliseconds, and that
 hand-over costs about as much again (measured in ``bench/training.py``). ``RingDataLoader`` keeps a
-few slots of shared memory per worker, allocated once: a worker writes the batch into its slot and
-sends only the slot number; the main process copies the batch out of the slot (so a batch it hands
-on never changes under the caller) and gives the slot the next task.
+few slots of shared memory per worker, allocated once: a worker writes the batch into a slot (a
+generator that supports ``out`` writes its largest tensor there directly) and sends only the slot
+number. The main process hands out views of the slot and reuses it once nothing uses its storage
+any more (at most ``LEASE`` slots out at once; beyond that, or without the storage use count, it
+copies the batch out), so a batch never changes under whoever holds it.
 
 It is a ``torch.utils.data.DataLoader`` (Lightning can still swap in a ``DistributedSampler``), and
 batches come in sampler order, the same as with ``workers=0``. With ``workers=0`` it is a plain
@@ -33,9 +35,10 @@ from anomaly_lab.errors import check_range
 POLL_SECONDS = 5.0
 
 
-def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
+def _worker_loop(conn, dataset, collate, slots: int, capacity: int, threads: int) -> None:
     """Make the batch of each ``(slot, items)`` task, write it into that slot, reply ``("done", slot,
-    n, extras)``; the first batch also sends the slot buffers ``("slots", buffers)``."""
+    n, keys, extras)``; the first batch also sends the slot buffers ``("slots", buffers)``, each
+    holding ``capacity`` rows (or the first batch's size, if larger)."""
     # Handlers a forked worker inherits (Lightning's SIGTERM handler only logs) would stop it from
     # ending when the main process terminates it at exit; Ctrl-C is for the main process to handle.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -68,8 +71,9 @@ def _worker_loop(conn, dataset, collate, slots: int, threads: int) -> None:
             if not isinstance(batch, dict):
                 raise TypeError(f"RingDataLoader batches must be dicts of tensors, got {type(batch).__name__}")
             if buffers is None:
+                rows = max(n, capacity)
                 buffers = [
-                    {k: torch.empty((n,) + tuple(v.shape[1:]), dtype=v.dtype).share_memory_()
+                    {k: torch.empty((rows,) + tuple(v.shape[1:]), dtype=v.dtype).share_memory_()
                      for k, v in batch.items() if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n}
                     for _ in range(slots)
                 ]
@@ -106,10 +110,10 @@ LEASE = 2 if hasattr(torch._C, "_storage_Use_Count") else 0
 
 
 class _Worker:
-    def __init__(self, ctx, dataset, collate, prefetch: int, threads: int):
+    def __init__(self, ctx, dataset, collate, prefetch: int, capacity: int, threads: int):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_loop, args=(child, dataset, collate, prefetch + LEASE, threads),
-                                   daemon=True)
+        self.process = ctx.Process(target=_worker_loop, daemon=True,
+                                   args=(child, dataset, collate, prefetch + LEASE, capacity, threads))
         self.process.start()
         child.close()
         self.prefetch = prefetch
@@ -192,7 +196,8 @@ class RingDataLoader(DataLoader):
     """``DataLoader(dataset, **kwargs)`` whose ``workers`` processes make batches into shared slots.
 
     ``workers``: processes making batches (0: the main process makes them, as a plain DataLoader).
-    ``prefetch``: batches each worker works ahead (its number of slots). ``worker_threads``: torch
+    ``prefetch``: batches each worker works ahead (it holds ``prefetch + LEASE`` slots of
+    ``batch_size`` rows). ``worker_threads``: torch
     threads in each worker (1, as PyTorch's workers use). Workers live as long as the loader.
     """
 
@@ -214,7 +219,8 @@ class RingDataLoader(DataLoader):
     def _start(self) -> list[_Worker]:
         if self._pool is None:
             ctx = self.multiprocessing_context or multiprocessing.get_context()
-            self._pool = [_Worker(ctx, self.dataset, self.collate_fn, self.prefetch, self.worker_threads) for _ in range(self.workers)]
+            self._pool = [_Worker(ctx, self.dataset, self.collate_fn, self.prefetch, self.batch_size or 0,
+                                  self.worker_threads) for _ in range(self.workers)]
         return self._pool
 
     def __iter__(self):

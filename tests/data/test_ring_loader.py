@@ -187,3 +187,10 @@ def test_batches_let_go_of_are_lent_without_a_copy(dataset):
     held = list(ring)  # all kept: at most two are lent, the rest copied out
     assert sum(b["x"].data_ptr() in slot_ptrs for b in held) == 2
     ring.close()
+
+
+def test_slots_hold_a_full_batch_even_when_the_first_is_short():
+    ring = RingDataLoader(_Odd(), batch_size=16, collate_fn=passthrough_collate, workers=1)
+    (only,) = list(ring)  # ten rows: one short batch
+    assert len(only["x"]) == 10 and ring._pool[0].buffers[0]["x"].shape[0] == 16
+    ring.close()
