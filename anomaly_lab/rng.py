@@ -112,13 +112,12 @@ def stream_id(stream: str | int) -> int:
 
 def hash_bits(seed: int, index: Tensor, stream: str | int, count: int) -> Tensor:
     """Random 32-bit integers, shape ``(len(index), count)``, int64 in [0, 2**32)."""
-    if index.dtype != torch.int64:
-        index = index.to(torch.int64)
-    if index.dim() != 1:
-        raise ValueError(f"index must be 1-D, got shape {tuple(index.shape)}")
-    if bool((index < 0).any()):
-        raise ValueError("sample indices must be non-negative")
-    return _hash_words(_index_words(index), seed, stream, count)
+    return CounterRNG(seed, index).bits(stream, (count,))
+
+
+def _index_words_torch(index: Tensor) -> tuple[Tensor, Tensor]:
+    """``_index_words`` with int64 tensor ops, on any device."""
+    return _fmix32((index & _M32) + _GOLDEN & _M32), _fmix32(((index >> 32) & _M32) + _GOLDEN & _M32)
 
 
 def _index_words(index: Tensor) -> tuple[Tensor, Tensor] | tuple[np.ndarray, np.ndarray]:
@@ -129,7 +128,7 @@ def _index_words(index: Tensor) -> tuple[Tensor, Tensor] | tuple[np.ndarray, np.
         idx = index.numpy()
         return (_fmix32_np((idx & _M32).astype(np.uint32) + _G32),
                 _fmix32_np((idx >> 32).astype(np.uint32) + _G32))
-    return _fmix32((index & _M32) + _GOLDEN & _M32), _fmix32(((index >> 32) & _M32) + _GOLDEN & _M32)
+    return _index_words_torch(index)
 
 
 def _hash_words(words, seed: int, stream: str | int, count: int, raw: bool = False) -> Tensor:
@@ -151,9 +150,7 @@ def _hash_words(words, seed: int, stream: str | int, count: int, raw: bool = Fal
 def _hash_words_torch(index: Tensor, seed: int, stream: str | int, count: int) -> Tensor:
     """The int64 tensor-op hash on any device (CPU included): what a CUDA device computes. Kept
     callable on CPU so tests can check the two paths agree bit for bit."""
-    low = _fmix32((index & _M32) + _GOLDEN & _M32)
-    high = _fmix32(((index >> 32) & _M32) + _GOLDEN & _M32)
-    return _hash_words((low, high), seed, stream, count)
+    return _hash_words(_index_words_torch(index), seed, stream, count)
 
 
 class CounterRNG:

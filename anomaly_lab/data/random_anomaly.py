@@ -157,11 +157,11 @@ class RandomAnomalyGenerator:
         frame_id, bounds = frame_id[order], torch.bincount(recipe, minlength=len(self.recipes)).tolist()
         start = 0
         for r, count in enumerate(bounds):  # loop over recipes, never over samples
-            end, part = start + count, slice(start, start + count)
+            part = slice(start, start + count)
             if count and self.recipes[r].ops:  # a recipe with no ops leaves images in [low, high]
                 made = self.recipes[r].apply(images[part], CounterRNG(self.seed, frame_id[part]))
                 clamp_per_image(made, low[part], high[part], out=images[part])
-            start = end
+            start += count
         # back to frame order (a gather is cheaper than a scatter), normalised on the way into x
         x[:, t] = 0.0  # the blank frame: zeros in normalised space
         frames = images.index_select(0, torch.argsort(order)).view(b, t, 1, s, s)
