@@ -36,8 +36,8 @@ POLL_SECONDS = 5.0
 
 
 def _worker_loop(conn, dataset, collate, slots: int, capacity: int, threads: int) -> None:
-    """Make the batch of each ``(slot, items)`` task, write it into that slot, reply ``("done", slot,
-    n, keys, extras)``; the first batch also sends the slot buffers ``("slots", buffers)``, each
+    """Make the batch of each ``(slot, items)`` task, write it into that slot, reply ``("done", n, keys,
+    extras)`` (replies come in task order, so the main process knows the slot); the first batch also sends the slot buffers ``("slots", buffers)``, each
     holding ``capacity`` rows (or the first batch's size, if larger)."""
     # Handlers a forked worker inherits (Lightning's SIGTERM handler only logs) would stop it from
     # ending when the main process terminates it at exit; Ctrl-C is for the main process to handle.
@@ -87,7 +87,7 @@ def _worker_loop(conn, dataset, collate, slots: int, capacity: int, threads: int
                         buf[:n].copy_(v)
                 else:
                     extras[k] = v
-            conn.send(("done", slot, n, list(batch), extras))
+            conn.send(("done", n, list(batch), extras))
         except Exception as exc:  # handed to the main process, which raises it
             try:
                 conn.send(("error", exc, traceback.format_exc()))
@@ -207,6 +207,10 @@ class RingDataLoader(DataLoader):
         check_range("worker_threads", worker_threads, 1, integer=True)
         if kwargs.get("num_workers", 0):
             raise ValueError("RingDataLoader runs its own workers: give workers=N, not num_workers")
+        for unsupported in ("pin_memory", "timeout", "worker_init_fn"):
+            if workers and kwargs.get(unsupported):
+                raise ValueError(f"RingDataLoader workers do not support {unsupported}={kwargs[unsupported]!r}; "
+                                 f"leave it unset or use workers=0")
         super().__init__(dataset, *args, **kwargs)
         if workers and not hasattr(dataset, "__getitems__"):
             raise TypeError(f"RingDataLoader workers need a dataset that makes whole batches (__getitems__); "
@@ -264,7 +268,7 @@ class RingDataLoader(DataLoader):
                     other.drain()
                 exc.add_note(f"(raised in a RingDataLoader worker)\n{tb}")
                 raise exc
-            _, _, n, keys, extras = msg
+            _, n, keys, extras = msg
             slotted = [k for k in keys if k not in extras]
             batch = w.lend(slot, n, slotted)
             if batch is None:  # the consumer still holds earlier batches: copy this one out
@@ -273,6 +277,7 @@ class RingDataLoader(DataLoader):
             batch = {k: (extras[k] if k in extras else batch[k]) for k in keys}
             fill()
             yield batch
+            del batch  # the consumer's reference is the only one: its slot can come back at the next sweep
 
     def close(self) -> None:
         """Stop the workers (they also stop when the loader is garbage-collected or the process exits)."""

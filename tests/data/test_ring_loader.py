@@ -46,10 +46,27 @@ def test_a_batch_handed_out_is_not_overwritten_by_later_ones(dataset):
     it = iter(ring)
     first = next(it)
     kept = {k: v.clone() for k, v in first.items()}
-    rest = list(it)  # the worker reuses its two slots several times over
+    rest = list(it)  # the worker cycles through its four slots
     assert len(rest) == 4
     for k in kept:
         assert torch.equal(first[k], kept[k])
+    ring.close()
+
+
+def test_a_view_kept_from_a_batch_holds_its_slot(dataset):
+    """Only a slice of the first batch survives (the batch dict is dropped): its slot must not be
+    reused while the slice lives, and goes back into use once it is gone."""
+    ring = _loader(dataset, 1, batch_size=4, prefetch=1)  # 18 batches; three slots: one in flight, two to lend
+    it = iter(ring)
+    part = next(it)["x"][2:5]
+    kept = part.clone()
+    slot_ptr = part.untyped_storage().data_ptr()
+    later = [next(it)["x"].untyped_storage().data_ptr() for _ in range(6)]  # each dropped at once
+    assert torch.equal(part, kept)
+    assert slot_ptr not in later and len(set(later)) == 2  # the other two slots went round instead
+    del part
+    after = [next(it)["x"].untyped_storage().data_ptr() for _ in range(4)]
+    assert slot_ptr in after
     ring.close()
 
 
@@ -128,6 +145,8 @@ def test_bad_arguments():
         RingDataLoader(ds, batch_size=2, workers=-1)
     with pytest.raises(ValueError, match="batch_size"):
         RingDataLoader(ds, batch_size=None, workers=1)
+    with pytest.raises(ValueError, match="do not support pin_memory=True"):
+        RingDataLoader(ds, batch_size=2, workers=1, pin_memory=True)
 
     class NoBatches(Dataset):
         def __len__(self):
