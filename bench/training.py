@@ -18,6 +18,7 @@ import json
 import sys
 import time
 
+import lightning as L
 import torch
 
 from anomaly_lab.data.random_anomaly import RandomAnomalyGenerator
@@ -78,10 +79,9 @@ def measure(make, gen, steps: int, workers: int, batch: int = 32, torch_loader: 
     return result
 
 
-class _StepClock:
-    """Lightning callback: the time of each training batch (``on_train_batch_start`` to ``_end``) and
-    the gap before it (fetching the batch, plus Lightning's own work between batches, all counted as
-    waiting for data)."""
+class _StepClock(L.Callback):
+    """The time of each training batch (``on_train_batch_start`` to ``_end``) and the gap before it
+    (fetching the batch, plus Lightning's own work between batches, all counted as waiting for data)."""
 
     def __init__(self):
         self.gaps, self.steps, self._end, self._start = [], [], None, None
@@ -99,15 +99,12 @@ class _StepClock:
 def measure_lightning(make, gen, steps: int, workers: int, batch: int = 32, warmup: int = 5) -> tuple[float, float]:
     """The same through a real Lightning ``Trainer.fit`` (the loop ``train.py`` runs; no validation,
     logger, checkpoints or progress bar): (seq/s, the share of the time between batches)."""
-    import lightning as L
-
     torch.manual_seed(0)
     clock = _StepClock()
-    callback = type("StepClock", (L.Callback,), {k: getattr(clock, k) for k in ("on_train_batch_start", "on_train_batch_end")})()
     dm = GeneratorDataModule(gen, batch_size=batch, train_size=batch * (steps + warmup + 2), num_workers=workers)
     trainer = L.Trainer(max_steps=steps + warmup, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", devices=1, callbacks=[callback])
+                        accelerator="cpu", devices=1, callbacks=[clock])
     trainer.fit(make(), datamodule=dm)
     gaps, work = sum(clock.gaps[warmup:]), sum(clock.steps[warmup + 1:])
     return len(clock.steps[warmup + 1:]) * batch / (gaps + work), gaps / (gaps + work)
