@@ -9,7 +9,8 @@ The data share is the time spent waiting for the next batch over the whole step 
 ``num_workers=0`` that is the whole synthesis of the batch; with ``num_workers=1`` synthesis runs in
 a ``RingDataLoader`` worker process beside the training step and only the part that is not hidden
 counts. In the Lightning rows everything between two batches (Lightning's own work included) counts
-as waiting.
+as waiting. Each row is the median of three runs (one with ``--quick``), the spread of the data share
+in its notes.
 """
 
 from __future__ import annotations
@@ -124,8 +125,18 @@ def measure_cuda(make, steps: int, batch: int = 32) -> tuple[float, float]:
     return _timed_steps(module, next_batch, steps, batch, sync=torch.cuda.synchronize)
 
 
+def _median_of(runs: int, timed, *args) -> tuple[float, float, str]:
+    """``timed(*args)`` ``runs`` times: the median rate, the median data share, and the spread of
+    the share as text (this shared machine's speed drifts by tens of percent between runs)."""
+    results = [timed(*args) for _ in range(runs)]
+    rates, shares = sorted(r for r, _ in results), sorted(s for _, s in results)
+    spread = f" (median of {runs} runs: {100 * shares[0]:.1f}-{100 * shares[-1]:.1f}%)" if runs > 1 else ""
+    return rates[runs // 2], shares[runs // 2], spread
+
+
 def run(quick: bool = False) -> list[dict]:
     steps = 20 if quick else 150
+    runs = 1 if quick else 3
     torch.set_num_threads(1)  # one core trains; with a worker, the other core makes data (run_all restores it)
     gen = RandomAnomalyGenerator(seed=0, device="cpu")
     rows = []
@@ -133,11 +144,11 @@ def run(quick: bool = False) -> list[dict]:
         for workers in (0, 1):
             rates = {}
             for name, make in MODELS.items():
-                rate, share = timed(make, gen, steps, workers)
+                rate, share, spread = _median_of(runs, timed, make, gen, steps, workers)
                 rates[name] = rate
                 rows.append({"name": f"train seq/s, {name}, {loop}, {workers} data worker(s)", "ours": rate,
                              "baseline": None, "unit": "seq/s", "ratio": None,
-                             "notes": f"waiting for data: {100 * share:.1f}% of each step (target < 20%)"})
+                             "notes": f"waiting for data: {100 * share:.1f}% of each step{spread} (target < 20%)"})
             lstm = rates["LSTM proj 10, 110.6K"]
             for row, name in zip(rows[-len(MODELS):], MODELS):
                 row["baseline"], row["ratio"] = lstm, rates[name] / lstm
@@ -149,7 +160,7 @@ def run(quick: bool = False) -> list[dict]:
                     row["notes"] += f"; {rates[name] / inline[name]:.2f}x the same loop with data made inline"
     for name, make in MODELS.items():  # the hand-over: our RingDataLoader against PyTorch's worker processes
         ring = next(r for r in rows if r["name"] == f"train seq/s, {name}, plain loop, 1 data worker(s)")
-        rate, share = measure(make, gen, steps, 1, torch_loader=True)
+        rate, share, _ = _median_of(runs, measure, make, gen, steps, 1, 32, True)
         rows.append({"name": f"train seq/s, {name}, plain loop, 1 worker: RingDataLoader vs torch DataLoader",
                      "ours": ring["ours"], "baseline": rate, "unit": "seq/s", "ratio": ring["ours"] / rate,
                      "notes": f"baseline: torch.utils.data.DataLoader(num_workers=1) on the same dataset, waiting for"
