@@ -13,12 +13,12 @@ Options live in conf/generate.yaml (and conf/data/<name>.yaml); `--help` lists t
 import hydra
 from omegaconf import DictConfig
 
-from anomaly_lab.errors import exit_on_user_error
+from anomaly_lab.core.errors import exit_on_user_error
 
 
 @hydra.main(config_path="conf", config_name="generate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from anomaly_lab.export.generate import run_generate
+    from anomaly_lab.cli.generate import run_generate
 
     with exit_on_user_error():
         run_generate(cfg)

@@ -14,12 +14,12 @@ Each run writes metrics.json, checkpoints (best, last) and pictures into its run
 import hydra
 from omegaconf import DictConfig
 
-from anomaly_lab.errors import exit_on_user_error
+from anomaly_lab.core.errors import exit_on_user_error
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    from anomaly_lab.training.run import train
+    from anomaly_lab.cli.train import train
 
     with exit_on_user_error():
         metrics = train(cfg)

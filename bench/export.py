@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _batches(n_rows: int, batch: int = 256):
-    from anomaly_lab.data.random_anomaly import RandomAnomalyGenerator
+    from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 
     gen = RandomAnomalyGenerator(seed=0, device="cpu")
     return gen, [gen.generate(torch.arange(lo, min(n_rows, lo + batch))) for lo in range(0, n_rows, batch)]
@@ -61,7 +61,7 @@ def _notebook(batches, path) -> float:
 _CHILD = r"""
 import resource, sys, time
 from hydra import compose, initialize_config_dir
-from anomaly_lab.export.generate import run_generate
+from anomaly_lab.cli.generate import run_generate
 with initialize_config_dir(config_dir=sys.argv[1], version_base="1.3"):
     cfg = compose("generate", overrides=[f"size={sys.argv[2]}", f"out_dir={sys.argv[3]}", "progress=false",
                                           "export.preview=false", "device=cpu", "export.rows_per_file=5000"])

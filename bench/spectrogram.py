@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from anomaly_lab.data.spectrogram import SpectrogramGenerator
+from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
 from timing import best_rate
 
 

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from anomaly_lab.data.random_anomaly import RandomAnomalyGenerator
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.sources import load_source
 from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES
 from anomaly_lab.synth.reference import reference_sequence

@@ -22,8 +22,8 @@ import time
 import lightning as L
 import torch
 
-from anomaly_lab.data.random_anomaly import RandomAnomalyGenerator
-from anomaly_lab.datamodules.generated import GeneratorDataModule
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
+from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.models.recurrent.lightning_model import RecurrentModule
 from anomaly_lab.models.sparse_rnn.lightning_model import SparseRNNModule
 
@@ -68,7 +68,7 @@ def measure(make, gen, steps: int, workers: int, batch: int = 32, torch_loader: 
     if torch_loader:
         from torch.utils.data import DataLoader
 
-        from anomaly_lab.data.indexed import passthrough_collate
+        from anomaly_lab.loading.indexed import passthrough_collate
 
         loader = DataLoader(dm.datasets["train"], batch_size=batch, shuffle=True, num_workers=workers,
                             collate_fn=passthrough_collate, persistent_workers=workers > 0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError, check_choice
+from anomaly_lab.core.errors import ConfigError, check_choice
 from anomaly_lab.metrics.event import event_scores
 from anomaly_lab.metrics.point import auprc, auroc, best_f1, point_prf
 from anomaly_lab.metrics.point_adjusted import pa_k_auc, pa_scores

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError, check_range
+from anomaly_lab.core.errors import ConfigError, check_range
 from anomaly_lab.metrics.point import f1_of
 from anomaly_lab.metrics.segments import as_binary, find_segments, run_ids, segment_counts
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 
 SEED_KEYS = ("td", "tdir", "dair", "exact_match", "detected_anomaly", "missed_anomaly", "false_anomaly",
              "average_td", "average_tdir", "average_dair", "average_em", "average_da", "average_ma", "average_fa")

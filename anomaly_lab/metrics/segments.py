@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 
 
 def as_rows(x, name: str = "labels") -> Tensor:

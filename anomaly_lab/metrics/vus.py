@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError, check_range
+from anomaly_lab.core.errors import ConfigError, check_range
 from anomaly_lab.metrics.segments import as_binary, as_rows, find_segments
 
 

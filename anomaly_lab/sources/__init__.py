@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from anomaly_lab.device import resolve_device
-from anomaly_lab.errors import ConfigError, check_choice
+from anomaly_lab.core.device import resolve_device
+from anomaly_lab.core.errors import ConfigError, check_choice
 from anomaly_lab.sources.base import ImageSource
 from anomaly_lab.sources.bundled import load_bundled_mnist
 from anomaly_lab.sources.idx import load_idx, read_idx

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 
 
 @dataclass

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import torch
 
-from anomaly_lab.errors import DataFileError, check_choice
-from anomaly_lab.rng import hash_bits
+from anomaly_lab.core.errors import DataFileError, check_choice
+from anomaly_lab.core.rng import hash_bits
 from anomaly_lab.sources.base import ImageSource
 
 BUNDLED_SPLITS = ("train", "test", "all")

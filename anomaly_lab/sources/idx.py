@@ -8,7 +8,7 @@ import os
 import numpy as np
 import torch
 
-from anomaly_lab.errors import DataFileError, check_choice
+from anomaly_lab.core.errors import DataFileError, check_choice
 from anomaly_lab.sources.base import ImageSource
 
 IDX_DATASETS = {

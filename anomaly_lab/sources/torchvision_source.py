@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from anomaly_lab.errors import DataFileError, check_choice
+from anomaly_lab.core.errors import DataFileError, check_choice
 from anomaly_lab.sources.base import ImageSource
 from anomaly_lab.sources.idx import IDX_DATASETS
 

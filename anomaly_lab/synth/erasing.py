@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.rng import CounterRNG
 
 TRIES = 10
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.rng import CounterRNG
 
 
 def resize(images: Tensor, size: int | tuple[int, int]) -> Tensor:

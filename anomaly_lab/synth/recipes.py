@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.synth import erasing, filters, geometry, photometric
 
 

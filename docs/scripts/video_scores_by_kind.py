@@ -18,9 +18,9 @@ import os
 
 import torch
 
-from anomaly_lab.data.moving_mnist import MovingMnistGenerator
-from anomaly_lab.data.moving_mnist.anomalies import KINDS
-from anomaly_lab.data.splits import split_offset
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
+from anomaly_lab.core.splits import split_offset
 from anomaly_lab.metrics.video import auroc, frame_errors
 from anomaly_lab.models.conv_lstm_ae.lightning_model import ConvLSTMAEModule
 from anomaly_lab.models.frame_statistics import InkHistogramConsistency

@@ -6,7 +6,7 @@ import os
 import pytest
 from hydra import compose, initialize_config_dir
 
-from anomaly_lab.training.run import train
+from anomaly_lab.cli.train import train
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -57,7 +57,7 @@ def test_rf_experiment_runs_through_train_py(tmp_path):
 
 
 def test_road_data_reads_a_synthetic_file_through_train_py(tmp_path):
-    from anomaly_lab.export.generate import run_generate
+    from anomaly_lab.cli.generate import run_generate
 
     out = tmp_path / "synthetic"
     run_generate(compose_cfg("data=spectrogram", "device=cpu", "progress=false", "data.generator.time_bins=32",
@@ -66,7 +66,7 @@ def test_road_data_reads_a_synthetic_file_through_train_py(tmp_path):
     cfg = compose_cfg("data=road", "model=random_forest", "device=cpu", "logger=none", f"data.path={out / 'train.h5'}",
                       "data.size=32", "data.selection=all", "model.n_estimators=30", f"paths.output_dir={tmp_path / 'run'}")
     metrics = train(cfg)
-    from anomaly_lab.sources.road import RoadFile
+    from anomaly_lab.modalities.spectrogram.road import RoadFile
 
     counts = RoadFile(str(out / "train.h5")).catalogue()[1]["classes"].values()
     assert sum(counts) == 200

@@ -7,7 +7,7 @@ import os
 import pytest
 from hydra import compose, initialize_config_dir
 
-from anomaly_lab.training.run import train
+from anomaly_lab.cli.train import train
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")

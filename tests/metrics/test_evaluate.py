@@ -4,7 +4,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.evaluate import evaluate
 from anomaly_lab.metrics.range_based import range_prf
 from anomaly_lab.metrics.seed_eval import seed_scores

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.range_based import range_prf
 
 R = torch.tensor([0, 1, 1, 1, 1, 0, 0, 0, 0, 0])

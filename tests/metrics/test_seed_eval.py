@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.seed_eval import SEED_KEYS, evaluate_model, seed_evaluate, seed_scores
 
 README_INPUT = {"targets": [[0, 0, 0, 0, 1], [0, 1, 0, 0, 0]],

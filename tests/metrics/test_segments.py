@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.segments import find_segments, segment_counts, segment_max
 
 

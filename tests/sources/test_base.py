@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.sources import ImageSource
 
 

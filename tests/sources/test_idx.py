@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from anomaly_lab.errors import DataFileError
+from anomaly_lab.core.errors import DataFileError
 from anomaly_lab.sources import load_source, read_idx
 
 

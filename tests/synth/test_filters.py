@@ -2,7 +2,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.synth import filters, geometry
 
 

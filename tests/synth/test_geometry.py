@@ -4,7 +4,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.synth import geometry
 
 

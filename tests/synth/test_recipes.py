@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.synth import geometry, photometric
 from anomaly_lab.synth.recipes import PRESETS, make_recipe, make_recipes
 from anomaly_lab.synth.reference import MEAN, STD, reference_frame
@@ -102,7 +102,7 @@ def test_recipe_lists_need_two_distinct():
 
 
 def test_perspective_never_returns_nan_where_torchvision_does():
-    from anomaly_lab.data.random_anomaly import RandomAnomalyGenerator
+    from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 
     g = RandomAnomalyGenerator(device="cpu", recipes=["perspective", "baseline"])
     x = g.generate(torch.arange(3000))["x"]

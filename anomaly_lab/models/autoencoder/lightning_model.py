@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.video import VideoScores, frame_errors, regularity
 from anomaly_lab.models.autoencoder.torch_model import build_autoencoder, count_parameters
 
@@ -173,7 +173,7 @@ def save_test_pictures(shown: dict[str, Tensor], out_dir: str) -> dict[str, str]
     """``test_reconstruction.png`` (input / reconstruction / error rows per sequence, anomalous
     frames boxed), ``test_regularity.png`` (regularity curves, anomalous frames shaded) and, when
     ``shown`` holds consistency scores, ``test_consistency.png`` (their curves, the same way)."""
-    from anomaly_lab.export.preview import frame_grid
+    from anomaly_lab.viz.preview import frame_grid
 
     os.makedirs(out_dir, exist_ok=True)
     x, recon = shown["x"][:, :, 0], shown["recon"][:, :, 0]

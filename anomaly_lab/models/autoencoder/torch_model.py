@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 
 OUTPUTS = ("sigmoid", "tanh", "none")
 ARCHITECTURES = ("vanilla", "deep", "conv")

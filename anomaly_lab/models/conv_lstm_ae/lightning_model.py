@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import ConfigError, check_range
+from anomaly_lab.core.errors import ConfigError, check_range
 from anomaly_lab.metrics.video import clip_deviation, median_deviation
 from anomaly_lab.models.autoencoder.lightning_model import VideoReconstructionModule
 from anomaly_lab.models.conv_lstm_ae.torch_model import ConvLSTMAutoencoder

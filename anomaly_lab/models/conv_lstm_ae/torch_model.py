@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 
 
 class ConvLSTMCell(nn.Module):

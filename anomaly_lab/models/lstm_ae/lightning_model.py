@@ -27,8 +27,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from anomaly_lab.data.timeseries.windows import fold_mean, sliding_windows
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.modalities.timeseries.windows import fold_mean, sliding_windows
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.evaluate import evaluate
 from anomaly_lab.models.lstm_ae.torch_model import LSTMAutoencoder
 
@@ -213,7 +213,7 @@ def step_kinds(batch: dict, steps: int) -> Tensor:
 
 def per_kind_auroc(scores: Tensor, labels: Tensor, kinds: Tensor) -> dict[str, float]:
     """AUROC of each anomaly kind: scores of the steps of its events against those of all normal steps."""
-    from anomaly_lab.data.timeseries.events import ALL_KINDS
+    from anomaly_lab.modalities.timeseries.events import ALL_KINDS
     from anomaly_lab.metrics.point import auroc
 
     normal = scores[labels == 0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from anomaly_lab.errors import check_choice
+from anomaly_lab.core.errors import check_choice
 
 
 class LSTMAutoencoder(nn.Module):

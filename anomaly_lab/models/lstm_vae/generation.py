@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from anomaly_lab.data.timeseries.windows import sliding_windows, stitch_last_rows, stitched_rows
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.modalities.timeseries.windows import sliding_windows, stitch_last_rows, stitched_rows
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.models.lstm_vae.torch_model import LSTMVAE
-from anomaly_lab.rng import CounterRNG
+from anomaly_lab.core.rng import CounterRNG
 
 SAMPLINGS = ("shift", "tail")
 BASES = ("original", "reconstruction")

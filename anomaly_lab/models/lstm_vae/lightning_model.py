@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from anomaly_lab.errors import check_choice, check_range
+from anomaly_lab.core.errors import check_choice, check_range
 from anomaly_lab.models.lstm_ae.lightning_model import ReconstructionDetector
 from anomaly_lab.models.lstm_vae.torch_model import LSTMVAE, vae_loss
 

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from anomaly_lab.data.spectrogram.classes import CLASS_NAMES
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.multiclass import classification_scores, save_report
 from anomaly_lab.models.random_forest.features import FEATURES, spectrogram_features
 

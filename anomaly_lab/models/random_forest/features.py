@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.errors import check_choice, check_range
+from anomaly_lab.core.errors import check_choice, check_range
 
 FEATURES = ("band_stats", "downsample")
 

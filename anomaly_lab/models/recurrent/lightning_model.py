@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from anomaly_lab.models.recurrent.torch_model import RecurrentNet, solve_recurrent_hidden
-from anomaly_lab.training.location_module import LocationModule
+from anomaly_lab.tasks.location import LocationModule
 
 
 class RecurrentModule(LocationModule):

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 
 CELLS = ("lstm", "gru", "rnn")
 INITS = ("scaled", "torch")

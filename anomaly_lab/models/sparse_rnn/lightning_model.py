@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anomaly_lab.errors import ConfigError, check_choice
+from anomaly_lab.core.errors import ConfigError, check_choice
 from anomaly_lab.models.sparse_rnn.torch_model import SparseRNN, expected_weights, parse_structure, solve_hidden
-from anomaly_lab.training.location_module import LocationModule
+from anomaly_lab.tasks.location import LocationModule
 
 PRESETS = {
     # name: (densities, budget) from the paper's table (shared/spec/sparse_rnn.md)

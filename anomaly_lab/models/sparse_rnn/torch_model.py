@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from anomaly_lab.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 
 BLOCKS = ("W_hx", "W_hh", "W_hy", "W_yx", "W_yh", "W_yy")
 BACKENDS = ("masked", "csr")

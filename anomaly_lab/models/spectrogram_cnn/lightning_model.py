@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.data.spectrogram.classes import CLASS_NAMES
-from anomaly_lab.errors import check_range
+from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
+from anomaly_lab.core.errors import check_range
 from anomaly_lab.metrics.multiclass import binary_scores, classification_scores, save_report
 from anomaly_lab.models.spectrogram_cnn.torch_model import SpectrogramCNN, count_parameters
 

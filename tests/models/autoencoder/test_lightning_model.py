@@ -5,9 +5,9 @@ import lightning as L
 import pytest
 import torch
 
-from anomaly_lab.data.moving_mnist import MovingMnistGenerator
-from anomaly_lab.datamodules.video import MovingMnistDataModule
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.video import auroc, average_precision
 from anomaly_lab.models.autoencoder.lightning_model import FrameAutoencoderModule, as_float_frames
 

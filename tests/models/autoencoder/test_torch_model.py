@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.autoencoder.torch_model import (
     ConvAutoencoder, DeepAutoencoder, VanillaAutoencoder, build_autoencoder, conv_grid, count_parameters)
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.video import auroc
 from anomaly_lab.models.conv_lstm_ae.lightning_model import ConvLSTMAEModule
-from anomaly_lab.training.run import train
+from anomaly_lab.cli.train import train
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -61,8 +61,8 @@ def test_experiment_runs_through_train_py(tmp_path):
 
 
 def test_trains_and_scores_every_test_frame(mnist_train, tmp_path):
-    from anomaly_lab.data.moving_mnist import MovingMnistGenerator
-    from anomaly_lab.datamodules.video import MovingMnistDataModule
+    from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+    from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
 
     gen = MovingMnistGenerator(source=mnist_train, seq_len=5, run_length=(1, 2), seed=1, device="cpu", kinds="vanish",
                                similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000, "cache_dir": str(tmp_path)})
@@ -82,8 +82,8 @@ def test_trains_and_scores_every_test_frame(mnist_train, tmp_path):
 
 
 def test_consistency_score_drives_frame_auroc_and_both_scores_are_logged(mnist_train, tmp_path):
-    from anomaly_lab.data.moving_mnist import MovingMnistGenerator
-    from anomaly_lab.datamodules.video import MovingMnistDataModule
+    from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+    from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
     from anomaly_lab.metrics.video import clip_deviation, median_deviation
 
     gen = MovingMnistGenerator(source=mnist_train, seq_len=6, run_length=(1, 2), seed=2, device="cpu", kinds="vanish",

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.conv_lstm_ae.torch_model import ConvLSTMAutoencoder, ConvLSTMCell
 
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from anomaly_lab.data.moving_mnist import MovingMnistGenerator
-from anomaly_lab.data.splits import split_offset
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+from anomaly_lab.core.splits import split_offset
 from anomaly_lab.models.frame_statistics import InkHistogramConsistency
 
 

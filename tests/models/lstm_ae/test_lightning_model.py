@@ -8,9 +8,9 @@ import lightning as L
 import pytest
 import torch
 
-from anomaly_lab.data.timeseries import TimeSeriesGenerator
-from anomaly_lab.datamodules.timeseries import TimeSeriesDataModule
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.modalities.timeseries import TimeSeriesGenerator
+from anomaly_lab.modalities.timeseries.datamodule import TimeSeriesDataModule
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.lstm_ae.lightning_model import LSTMAutoencoderDetector
 from anomaly_lab.models.lstm_vae.lightning_model import LSTMVAEDetector
 
@@ -45,7 +45,7 @@ def test_channel_scaling_and_max_reduction(tmp_path):
 
 
 def test_step_kinds_and_per_kind_auroc():
-    from anomaly_lab.data.timeseries.events import ALL_KINDS
+    from anomaly_lab.modalities.timeseries.events import ALL_KINDS
     from anomaly_lab.models.lstm_ae.lightning_model import per_kind_auroc, step_kinds
 
     batch = {"event_kind": torch.tensor([[1, 4], [3, -1]]), "event_start": torch.tensor([[2, 6], [0, -1]]),

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.lstm_vae.lightning_model import LSTMVAEDetector
 
 

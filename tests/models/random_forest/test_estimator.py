@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from anomaly_lab.data.spectrogram import SpectrogramGenerator
-from anomaly_lab.datamodules.generated import GeneratorDataModule
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
+from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.random_forest import RandomForestDetector
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.random_forest.features import band_stat_features, downsample_features, spectrogram_features
 
 

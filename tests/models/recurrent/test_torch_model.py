@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.recurrent.torch_model import RecurrentNet, recurrent_params, solve_recurrent_hidden
 
 

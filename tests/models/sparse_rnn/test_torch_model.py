@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.sparse_rnn.torch_model import (SparseRNN, block_sizes, expected_weights, parse_structure,
                                                        solve_hidden)
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
-from anomaly_lab.data.spectrogram import SpectrogramGenerator
-from anomaly_lab.datamodules.generated import GeneratorDataModule
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
+from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.spectrogram_cnn.lightning_model import SpectrogramClassifier
 
 

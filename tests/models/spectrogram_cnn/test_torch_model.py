@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anomaly_lab.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.spectrogram_cnn.torch_model import SpectrogramCNN, count_parameters
 
 CONV = (4 * 32 * 9 + 32) + (32 * 64 * 9 + 64) + (64 * 128 * 9 + 128)

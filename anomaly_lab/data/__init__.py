@@ -1,1 +1,0 @@
-"""Pure-torch dataset generators (no Lightning, no Hydra)."""

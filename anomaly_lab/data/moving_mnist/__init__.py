@@ -1,7 +1,0 @@
-"""Anomalous Moving MNIST: similar-digit clusters, bouncing paths, batched frames and labelled anomalies."""
-
-from anomaly_lab.data.moving_mnist.anomalies import KINDS
-from anomaly_lab.data.moving_mnist.generator import MovingMnistGenerator
-from anomaly_lab.data.moving_mnist.similarity import METHODS, SimilarityTable, build_similarity_table
-
-__all__ = ["KINDS", "METHODS", "MovingMnistGenerator", "SimilarityTable", "build_similarity_table"]

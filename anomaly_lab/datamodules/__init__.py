@@ -1,1 +1,0 @@
-"""LightningDataModules (thin layers over the pure-torch generators and readers)."""

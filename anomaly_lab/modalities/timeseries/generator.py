@@ -1,0 +1,187 @@
+"""The time-series generator: sample ``i`` is one multichannel series with anomalies and labels.
+
+The clean series comes from :class:`~anomaly_lab.modalities.timeseries.base.BaseSeries` (synthetic) or,
+with ``source``, from a window of a user's CSV/parquet series; anomalies are then injected by
+the configured mode. Every draw comes from ``CounterRNG(seed, i)``, so a sample is the same in
+any batch, worker or device, and a batch is made with tensor ops (no loop over samples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from anomaly_lab.modalities.timeseries.base import BaseSeries
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, Events, FixedPlacement, RandomPlacement
+from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events
+from anomaly_lab.modalities.timeseries.table import load_table
+from anomaly_lab.core.device import resolve_device
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.rng import CounterRNG
+
+MODES = ("kinds", "seed", "none")
+
+
+def _plain(value):
+    """Hydra's DictConfig/ListConfig (or anything mapping/sequence-like) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def make_injector(anomalies: Mapping | None):
+    """The injector an ``anomalies`` config describes: ``{mode: kinds, ...}`` (random or exact
+    ``positions``), ``{mode: seed, ...}`` (see :class:`SeedNoise`) or ``{mode: none}``."""
+    cfg = _plain(anomalies) if anomalies is not None else {"mode": "kinds"}
+    mode = check_choice("anomalies.mode", cfg.pop("mode", "kinds"), MODES)
+    try:
+        if mode == "none":
+            if cfg:
+                raise ConfigError(f"anomalies.mode=none takes no other options; got {sorted(cfg)}")
+            return None
+        if mode == "seed":
+            return SeedNoise(**cfg)
+        if cfg.get("positions"):
+            keep = {k: cfg[k] for k in ("positions", "strength", "sign") if k in cfg}
+            return FixedPlacement(**keep)
+        cfg.pop("positions", None)
+        return RandomPlacement(**cfg)
+    except TypeError as err:
+        raise ConfigError(f"anomalies (mode {mode}): {err}") from err
+
+
+class TableWindows:
+    """Clean series cut from a file's series: windows of ``length`` rows at a per-sample start
+    (the whole series when ``length`` is None or longer), optionally z-scored per column."""
+
+    def __init__(self, path: str, key: str | None = None, columns=(), nrows: int | None = None, missing: str = "error",
+                 non_numeric: str = "error", normalize: bool = False, rows: Sequence[int] | None = None):
+        table = load_table(path, key, columns, nrows, missing, non_numeric)
+        values = table.values
+        if rows is not None:
+            if len(rows) != 2 or not 0 <= rows[0] < rows[1] <= len(values):
+                raise ConfigError(f"source.rows={list(rows)} must be [first, end) within the file's {len(values)} rows")
+            values = values[rows[0]:rows[1]]
+        if normalize:
+            sd = values.std(0, ddof=1) if len(values) > 1 else np.ones(values.shape[1])
+            values = (values - values.mean(0)) / np.where(sd > 0, sd, 1.0)
+        self.values = values
+        self.columns = table.columns
+        self.options = {"path": str(path), "key": key, "columns": table.columns, "nrows": nrows, "missing": missing,
+                        "non_numeric": non_numeric, "normalize": bool(normalize), "rows": list(rows) if rows else None}
+
+    def make(self, rng: CounterRNG, length: int, series: Tensor) -> Tensor:
+        n = series.shape[0]
+        if length >= n:
+            return series.expand(len(rng), n, series.shape[1]).clone()
+        start = rng.integers("source/start", (), n - length + 1)
+        steps = start[:, None] + torch.arange(length, device=series.device)[None, :]
+        return series[steps]
+
+
+class TimeSeriesGenerator:
+    """Batches of labelled multichannel series for any sample indices.
+
+    ``generate(indices)`` returns
+
+    - ``x``: ``(B, T, C)`` float32, the series with anomalies; ``clean``: the same series without;
+    - ``labels``: ``(B, T, C)`` bool, True where an anomaly changed a channel at a step;
+      ``label``: ``(B, T)`` int64, 1 where any channel is anomalous; ``anomalous``: ``(B,)`` int64;
+    - events ``(B, E)`` int64: ``event_start``, ``event_end`` (one past the last step),
+      ``event_kind`` (index into :data:`ALL_KINDS`, -1 for an empty slot), ``event_channel``
+      (-1: all channels).
+
+    Args:
+        length, channels, shapes, period, amplitude, offset, noise: the synthetic base series
+            (see :class:`BaseSeries`); ignored but ``length`` when ``source`` is given.
+        source: ``{path, key, columns, nrows, missing, non_numeric, normalize, rows}``: cut the
+            clean series from a file instead (``length: null`` = the whole file).
+        anomalies: ``{mode: kinds | seed | none, ...}`` (see :func:`make_injector`).
+        seed: the random seed. device: ``auto``, ``cpu``, ``cuda`` ...
+    """
+
+    def __init__(self, length: int | None = 512, channels: int = 4,
+                 shapes: Sequence[str] = ("sine", "ecg", "square", "sawtooth"), period=(24.0, 64.0),
+                 amplitude=(0.8, 1.2), offset=(-0.5, 0.5), noise=(0.02, 0.05), source: Mapping | None = None,
+                 anomalies: Mapping | None = None, seed: int = 0, device: str | torch.device = "auto"):
+        check_range("seed", seed, 0, integer=True)
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.table = None
+        if source is not None:
+            src = _plain(source)
+            try:
+                self.table = TableWindows(**src)
+            except TypeError as err:
+                raise ConfigError(f"source: {err}") from err
+            n = self.table.values.shape[0]
+            self.length = n if length is None else min(check_range("length", length, 2, integer=True), n)
+            self.channels = len(self.table.columns)
+            self.channel_names = list(self.table.columns)
+            self._series = torch.as_tensor(self.table.values, dtype=torch.float32, device=self.device)
+            self.base = None
+        else:
+            if length is None:
+                raise ConfigError("length=null needs a source file; give the number of steps of synthetic series")
+            self.base = BaseSeries(shapes, channels, length, period, amplitude, offset, noise)
+            self.length, self.channels = length, channels
+            self.channel_names = [f"{s}{c}" for c, s in enumerate(self.base.channel_shapes)]
+        self.anomalies = _plain(anomalies) if anomalies is not None else {"mode": "kinds"}
+        self.injector = make_injector(self.anomalies)
+
+    kinds = ALL_KINDS
+
+    def config_dict(self) -> dict:
+        out = {"dataset": "timeseries", "length": self.length, "channels": self.channels,
+               "channel_names": self.channel_names, "seed": self.seed, "kinds": list(ALL_KINDS),
+               "anomalies": self.injector.config_dict() if self.injector is not None else {"mode": "none"}}
+        out["source"] = self.table.options if self.table is not None else None
+        if self.base is not None:
+            out["base"] = self.base.config_dict()
+        return out
+
+    @property
+    def event_slots(self) -> int:
+        """E, the width of the event fields of every batch (the most events a series can hold)."""
+        inj = self.injector
+        if inj is None:
+            return 0
+        if isinstance(inj, SeedNoise):
+            return inj.count(self.length)
+        if isinstance(inj, FixedPlacement):
+            return len(inj.rows)
+        return inj.count[1]
+
+    def codec(self):
+        from anomaly_lab.modalities.timeseries.codec import TimeSeriesCodec
+
+        return TimeSeriesCodec(self)
+
+    def clean(self, rng: CounterRNG) -> Tensor:
+        """The clean ``(B, T, C)`` series of the indices of ``rng``."""
+        if self.table is not None:
+            return self.table.make(rng, self.length, self._series)
+        return self.base.make(rng)
+
+    def generate(self, indices, inject: bool = True) -> dict[str, Tensor]:
+        """The batch for these sample indices; ``inject=False`` gives clean series with empty labels."""
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).to(self.device)
+        rng = CounterRNG(self.seed, idx)
+        clean = self.clean(rng)
+        b, t, c = clean.shape
+        if not inject or self.injector is None:
+            x, labels, events = clean.clone(), torch.zeros(b, t, c, dtype=torch.bool, device=self.device), \
+                Events.empty(b, self.device)
+        elif isinstance(self.injector, SeedNoise):
+            x, labels, events = self.injector.apply(clean, rng)
+        else:
+            events = self.injector.place(rng, t, c)
+            x, labels = apply_events(clean, events, rng)
+        label = labels.any(-1)
+        return {"x": x, "clean": clean, "labels": labels, "label": label.to(torch.int64),
+                "anomalous": label.any(-1).to(torch.int64), **events.as_dict()}

@@ -1,0 +1,197 @@
+"""Batched anomaly injection with exact labels.
+
+:func:`apply_events` writes non-overlapping events of GutenTAG's kinds into a batch of series at
+once; every kind is computed from the clean series, so no anomaly reads or overwrites another.
+With ``mu`` and ``sd`` each channel's mean and standard deviation over the series, ``s`` an
+event's strength, ``g`` its sign (+1/-1) and ``r`` the step within the event of length ``L``:
+
+- ``extremum`` (one step): ``x + 2 s g sd``;
+- ``level_shift``: ``x + s g sd``;   ``platform``: the constant ``mu + s g sd``;
+- ``amplitude``: ``mu + (x - mu) a`` with ``a = 1 + s`` (g > 0) or ``1 / (1 + s)``;
+- ``trend``: ``x + 2 s g sd (r + 1) / L`` (a ramp);
+- ``variance``: ``x + s sd n`` with Gaussian ``n``;
+- ``frequency``: the series read ``f`` times faster (g > 0, ``f = 1 + s``) or slower
+  (``1 / (1 + s)``) on from the step before the event, linearly interpolated: step ``r`` takes
+  the value at ``start - 1 + (r + 1) f`` (so the event's first step already differs);
+- ``pattern``: the shape bent, ``mu + sd sign(d) |d|^p`` with ``d = (x - mu) / sd`` and
+  ``p = 1 / (1 + s)`` (squarer, g > 0) or ``1 + s`` (peakier).
+
+:func:`inject_seed` reproduces the seed's modes (multiplicative points ``x(1 + noise)`` /
+``x(1 - noise)`` on ``int(T * ratio)`` rows drawn without replacement, and boxes of
+``wave_length`` rows that stack where they overlap) and its README's intent, additive Gaussian
+noise scaled by each channel's standard deviation; every changed row is labelled.
+
+Labels are each event's footprint: every (step, channel) an anomaly was applied to.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, SIGNS, Events, _signs
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.rng import CounterRNG
+
+NOISE_KINDS = ("multiplicative", "gaussian")
+
+
+def channel_stats(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per series and channel mean and standard deviation ``(B, 1, C)`` (sd 1 for a flat channel)."""
+    mu = x.mean(1, keepdim=True)
+    sd = x.std(1, keepdim=True) if x.shape[1] > 1 else torch.zeros_like(mu)
+    return mu, torch.where(sd > 1e-8, sd, torch.ones_like(sd))
+
+
+def event_map(events: Events, steps: int) -> Tensor:
+    """``(B, T)`` int64: the slot of the event covering each step, -1 where none (events must not overlap)."""
+    b, e = events.start.shape
+    device = events.start.device
+    width = steps + 1
+    marks = torch.zeros(b * width + 1, dtype=torch.int64, device=device)
+    v = events.valid & (events.length > 0)
+    slot = torch.arange(e, device=device).expand(b, e) + 1
+    base = torch.arange(b, device=device)[:, None] * width
+    marks.index_add_(0, (base + events.start)[v], slot[v])
+    marks.index_add_(0, (base + events.end.clamp(max=steps))[v], -slot[v])
+    return marks.cumsum(0)[:-1].reshape(b, width)[:, :steps] - 1
+
+
+def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[Tensor, Tensor]:
+    """Inject ``events`` (non-overlapping in time) into clean ``x`` ``(B, T, C)``; returns the
+    anomalous series and the labels ``(B, T, C)`` bool."""
+    b, t, c = x.shape
+    device = x.device
+    if events.start.shape[1] == 0:
+        return x.clone(), torch.zeros(b, t, c, dtype=torch.bool, device=device)
+    ev = event_map(events, t)
+    inside = ev >= 0
+    slot = ev.clamp(min=0)
+
+    def per_step(field: Tensor) -> Tensor:
+        return torch.take_along_dim(field, slot, 1)[:, :, None]  # (B, T, 1)
+
+    kind = torch.where(inside, torch.take_along_dim(events.kind, slot, 1), torch.full_like(ev, -1))[:, :, None]
+    start, length = per_step(events.start), per_step(events.length)
+    channel = per_step(events.channel)
+    s = per_step(events.strength).to(x.dtype)
+    g = per_step(events.sign).to(x.dtype)
+    chans = torch.arange(c, device=device)[None, None, :]
+    mask = (kind >= 0) & ((channel == -1) | (channel == chans))
+    mu, sd = channel_stats(x)
+    steps = torch.arange(t, device=device)[None, :, None]
+    r = (steps - start).to(x.dtype)
+    y = x.clone()
+    present = set(torch.unique(kind[kind >= 0]).tolist())
+    for k in sorted(present):  # a loop over anomaly kinds, not samples
+        name = KINDS[k]
+        if name == "extremum":
+            new = x + 2 * s * g * sd
+        elif name == "level_shift":
+            new = x + s * g * sd
+        elif name == "platform":
+            new = (mu + s * g * sd).expand_as(x)
+        elif name == "amplitude":
+            new = mu + (x - mu) * torch.where(g > 0, 1 + s, 1 / (1 + s))
+        elif name == "trend":
+            new = x + 2 * s * g * sd * (r + 1) / length.to(x.dtype)
+        elif name == "variance":
+            new = x + s * sd * rng.normal("inject/variance", (t, c)).to(x.dtype)
+        elif name == "frequency":
+            f = torch.where(g > 0, 1 + s, 1 / (1 + s))
+            pos = (start.to(x.dtype) - 1 + (r + 1) * f).clamp(0, t - 1).expand(b, t, c)
+            lo = pos.floor().to(torch.int64)
+            hi = (lo + 1).clamp(max=t - 1)
+            w = pos - lo.to(x.dtype)
+            new = torch.gather(x, 1, lo) * (1 - w) + torch.gather(x, 1, hi) * w
+        else:  # pattern
+            d = (x - mu) / sd
+            p = torch.where(g > 0, 1 / (1 + s), 1 + s)
+            new = mu + sd * torch.sign(d) * d.abs().pow(p)
+        y = torch.where(mask & (kind == k), new, y)
+    return y, mask
+
+
+class SeedNoise:
+    """The seed's noise modes, batched: ``int(T * ratio)`` anomalies per series.
+
+    Args:
+        ratio: anomalies per step (the seed's ``anomaly_normal_ratio``), in [0, 1].
+        noise: the relative change (multiplicative: ``x (1 +- noise)``) or the scale in standard
+            deviations (gaussian: ``x +- noise * sd * |n|``).
+        direction: ``p`` (up), ``n`` (down) or ``both`` (a random sign per anomaly; for gaussian
+            noise, the Gaussian's own sign).
+        wave: boxes of ``wave_length`` consecutive rows instead of single rows; boxes may overlap
+            and then stack (multiplicative: ``x (1 + k noise)`` under k boxes), as in the seed.
+        kind: ``multiplicative`` (the seed's code) or ``gaussian`` (its README's intent).
+        columns: channel indices that receive noise (None: all).
+    """
+
+    def __init__(self, ratio: float = 0.01, noise: float = 0.1, direction: str = "p", wave: bool = False,
+                 wave_length: int = 10, kind: str = "multiplicative", columns=None):
+        self.ratio = check_range("anomaly_normal_ratio", ratio, 0.0, 1.0)
+        self.noise = check_range("noise", noise, 0.0)
+        self.direction = check_choice("noise_direction", direction, SIGNS)
+        if not isinstance(wave, bool):
+            raise ConfigError(f"wave={wave!r} must be true or false")
+        self.wave = wave
+        if wave:
+            check_range("wave_length", wave_length, 1, integer=True)
+        self.wave_length = int(wave_length)
+        self.kind = check_choice("noise kind", kind, NOISE_KINDS)
+        self.columns = None if columns is None else [int(c) for c in columns]
+
+    def config_dict(self) -> dict:
+        return {"mode": "seed", "ratio": self.ratio, "noise": self.noise, "direction": self.direction,
+                "wave": self.wave, "wave_length": self.wave_length, "kind": self.kind, "columns": self.columns}
+
+    def kind_id(self) -> int:
+        name = ("gaussian" if self.kind == "gaussian" else "seed") + ("_wave" if self.wave else "_point")
+        return ALL_KINDS.index(name)
+
+    def count(self, steps: int) -> int:
+        return int(steps * self.ratio)
+
+    def apply(self, x: Tensor, rng: CounterRNG) -> tuple[Tensor, Tensor, Events]:
+        """Anomalous series, labels ``(B, T, C)`` and the events (one per row or box)."""
+        b, t, c = x.shape
+        device = x.device
+        cols = torch.ones(c, dtype=torch.bool, device=device)
+        if self.columns is not None:
+            bad = [k for k in self.columns if not 0 <= k < c]
+            if bad:
+                raise ConfigError(f"noise columns {bad} are out of range for series of {c} channels")
+            cols = torch.zeros(c, dtype=torch.bool, device=device)
+            cols[self.columns] = True
+        n = self.count(t)
+        if n == 0:
+            return x.clone(), torch.zeros(b, t, c, dtype=torch.bool, device=device), Events.empty(b, device)
+        length = self.wave_length if self.wave else 1
+        if length > t:
+            raise ConfigError(f"wave_length={length} is longer than the series ({t} rows)")
+        if self.wave:
+            start = rng.integers("seed/wave_start", (n,), t - length + 1)  # (B, n)
+        else:
+            start = rng.permutation_keys("seed/rows", t)[:, :n].sort(1).values  # distinct rows
+        sign = _signs(rng, "seed/sign", (n,), self.direction).to(x.dtype)  # per anomaly
+        offsets = torch.arange(length, device=device)
+        rows = (start[:, :, None] + offsets).reshape(b, n * length)  # (B, n*L)
+        cover = torch.zeros(b, t, dtype=x.dtype, device=device)
+        cover.scatter_add_(1, rows, torch.ones_like(rows, dtype=x.dtype))
+        _, sd = channel_stats(x)
+        if self.kind == "multiplicative":
+            signed = torch.zeros(b, t, dtype=x.dtype, device=device)
+            signed.scatter_add_(1, rows, sign[:, :, None].expand(b, n, length).reshape(b, -1))
+            delta = (self.noise * signed)[:, :, None] * x
+        else:
+            gauss = rng.normal("seed/gauss", (n, length, c)).to(x.dtype)
+            if self.direction != "both":
+                gauss = gauss.abs() * sign[:, :, None, None]
+            delta = torch.zeros_like(x)
+            delta.scatter_add_(1, rows[:, :, None].expand(b, n * length, c), gauss.reshape(b, n * length, c))
+            delta = self.noise * sd * delta
+        y = torch.where(cols, x + delta, x)
+        labels = (cover > 0)[:, :, None] & cols
+        events = Events(start, torch.full_like(start, length), torch.full_like(start, self.kind_id()),
+                        torch.full_like(start, -1), torch.full((b, n), self.noise, device=device), sign.float())
+        return y, labels, events

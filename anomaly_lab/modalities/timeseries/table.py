@@ -1,0 +1,141 @@
+"""A user's own series from a CSV or parquet file: a key column (e.g. a date) and feature columns.
+
+``columns: []`` (or None) takes every numeric column but the key (text columns are left out).
+Named columns that are not numeric, and missing values, are an error by default that names the
+column, the count and the first row; ``non_numeric: drop`` leaves such named columns out and
+``missing`` (``drop`` rows, ``ffill``, ``interpolate``, ``zero``) fills or drops the gaps. :func:`date_splits` cuts the table as the seed's ``dates`` pairs do: rows with key in
+``(d1, d2]`` form the test slice, the rest the training rows.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from anomaly_lab.core.errors import ConfigError, DataFileError, check_choice
+
+MISSING = ("error", "drop", "ffill", "interpolate", "zero")
+NON_NUMERIC = ("error", "drop")
+
+
+@dataclass
+class Table:
+    """The selected columns of a file: ``values`` ``(N, C)`` float64, the ``key`` values (a pandas
+    Index, datetimes when they parse as such) and the column names."""
+
+    values: np.ndarray
+    key: pd.Index
+    columns: list[str]
+    path: str
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+
+def _read(path: str, nrows: int | None) -> pd.DataFrame:
+    if not os.path.isfile(path):
+        raise DataFileError(f"data file {path!r} does not exist; give the path of a CSV or parquet file")
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+            return frame.head(nrows) if nrows is not None else frame
+        return pd.read_csv(path, nrows=nrows)
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataFileError(f"cannot read {path!r} as {'parquet' if ext in ('.parquet', '.pq') else 'CSV'}: "
+                            f"{str(err).splitlines()[0]}") from err
+
+
+def _as_key(series: pd.Series) -> pd.Index:
+    if pd.api.types.is_numeric_dtype(series):
+        return pd.Index(series)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.DatetimeIndex(pd.to_datetime(series))
+    except (ValueError, TypeError):
+        return pd.Index(series.astype(str))
+
+
+def load_table(path: str, key: str | None = None, columns: Sequence[str] | None = (), nrows: int | None = None,
+               missing: str = "error", non_numeric: str = "error") -> Table:
+    """Read ``path`` and select ``columns`` (see the module docstring)."""
+    check_choice("missing", missing, MISSING)
+    check_choice("non_numeric", non_numeric, NON_NUMERIC)
+    if nrows is not None and (isinstance(nrows, bool) or not isinstance(nrows, int) or nrows < 1):
+        raise ConfigError(f"nrows={nrows!r} must be a positive integer or null")
+    frame = _read(str(path), nrows)
+    if key is not None and key not in frame.columns:
+        raise DataFileError(f"key column {key!r} is not in {path!r}; its columns are {list(frame.columns)}")
+    features = [c for c in frame.columns if c != key and pd.api.types.is_numeric_dtype(frame[c])
+                and not pd.api.types.is_bool_dtype(frame[c])]
+    if columns:
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise DataFileError(f"columns {absent} are not in {path!r}; its columns are {list(frame.columns)}")
+        features = [str(c) for c in columns]
+    bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    if bad:
+        if non_numeric == "error":
+            raise DataFileError(f"columns {bad} of {path!r} are not numeric; set non_numeric: drop to leave them out, "
+                                "or list numeric columns only")
+        warnings.warn(f"leaving out non-numeric columns {bad} of {path}", stacklevel=2)
+        features = [c for c in features if c not in bad]
+    if not features:
+        raise DataFileError(f"{path!r} has no numeric feature column to use (key {key!r})")
+    data = frame[features].astype(np.float64)
+    nan = data.isna()
+    if bool(nan.values.any()):
+        if missing == "error":
+            col = next(c for c in features if nan[c].any())
+            raise DataFileError(f"column {col!r} of {path!r} has {int(nan[col].sum())} missing values (first at data row "
+                                f"{int(np.argmax(nan[col].values))}); set missing: drop, ffill, interpolate or zero")
+        if missing == "drop":
+            keep = ~nan.any(axis=1)
+            data, frame = data[keep], frame[keep]
+        elif missing == "ffill":
+            data = data.ffill().bfill()
+        elif missing == "interpolate":
+            data = data.interpolate(limit_direction="both")
+        else:
+            data = data.fillna(0.0)
+    if len(data) == 0:
+        raise DataFileError(f"{path!r} has no rows left to use")
+    key_index = _as_key(frame[key]) if key is not None else pd.Index(np.arange(len(data)))
+    return Table(np.ascontiguousarray(data.values, dtype=np.float64), key_index, [str(c) for c in features], str(path))
+
+
+def _bound(table: Table, value, name: str):
+    if isinstance(table.key, pd.DatetimeIndex):
+        try:
+            return pd.Timestamp(value)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{name}={value!r} is not a date like the key column's values") from err
+    if pd.api.types.is_numeric_dtype(table.key.dtype):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}={value!r} must be a number like the key column's values")
+        return value
+    return str(value)
+
+
+def date_splits(table: Table, dates: Sequence[Sequence]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each pair ``(d1, d2)``: (training row numbers, test row numbers), test = key in ``(d1, d2]``."""
+    if not dates:
+        raise ConfigError("dates is empty; give at least one [start, end] pair (test rows: start < key <= end)")
+    out = []
+    for i, pair in enumerate(dates):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ConfigError(f"dates[{i}]={pair!r} must be a pair [start, end]")
+        lo, hi = _bound(table, pair[0], f"dates[{i}][0]"), _bound(table, pair[1], f"dates[{i}][1]")
+        if not lo < hi:
+            raise ConfigError(f"dates[{i}]={list(pair)}: start must come before end")
+        test = np.asarray((table.key > lo) & (table.key <= hi))
+        if not test.any():
+            raise ConfigError(f"dates[{i}]={list(pair)} selects no row; the key runs from {table.key.min()} to {table.key.max()}")
+        out.append((np.nonzero(~test)[0], np.nonzero(test)[0]))
+    return out

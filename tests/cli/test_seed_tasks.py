@@ -1,0 +1,162 @@
+"""The seed's ``ano`` task as Python functions: noise injection into a CSV's test slices and the
+LSTM-VAE path, with the seed's files and every changed row reported."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly_lab.cli.seed_tasks import noise_anomalies, run_ano, vae_anomalies
+from anomaly_lab.core.errors import ConfigError, DataFileError
+
+N = 400
+
+
+@pytest.fixture
+def csv(tmp_path):
+    steps = np.arange(N)
+    pd.DataFrame({
+        "date": pd.date_range("2015-02-04 17:51:00", periods=N, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+        "Temperature": 23 + np.sin(steps / 20),
+        "Humidity": 27 + np.cos(steps / 30),
+        "Light": np.where(steps % 100 < 50, 400.0, 0.0),
+        "Room": ["a"] * N,
+    }).to_csv(tmp_path / "occ.csv", index=False)
+    return str(tmp_path / "occ.csv")
+
+
+def noise_params(csv, **kw):
+    # the seed README's example, README spelling of the ratio; test slice 18:31 < date <= 20:31 = 120 rows
+    params = {"anomally_normal_ratio": 0.05, "noise": 0.1, "wave": False, "wave_length": 10,
+              "columns": ["Temperature", "Humidity"], "noise_direction": "p", "path": csv, "csv_mode": "single",
+              "key": "date", "dates": [["2015-02-04 18:31:00", "2015-02-04 20:31:00"]], "nrows": 8144}
+    params.update(kw)
+    return params
+
+
+def test_points_multiply_the_chosen_rows(csv):
+    (res,) = noise_anomalies(noise_params(csv))
+    assert len(res.frame) == 120 and list(res.frame.columns) == ["Temperature", "Humidity"]
+    assert len(res.anoindex) == 6 == len(set(res.anoindex))  # int(120 * 0.05) distinct rows
+    rows = np.zeros(120, bool)
+    rows[res.anoindex] = True
+    clean, ano = res.clean.to_numpy(), res.frame.to_numpy()
+    assert np.array_equal(ano[rows], clean[rows] + 0.1 * clean[rows])
+    assert np.array_equal(ano[~rows], clean[~rows])
+    assert str(res.frame.index[0]) == "2015-02-04 18:32:00"
+    assert len(res.train) == N - 120
+    (down,) = noise_anomalies(noise_params(csv, noise_direction="n"))
+    assert down.anoindex == res.anoindex  # same seed, same rows
+    assert np.allclose(down.frame.to_numpy()[rows], 0.9 * clean[rows])
+
+
+def test_both_spellings_and_their_disagreement(csv):
+    a = noise_anomalies(noise_params(csv))
+    params = noise_params(csv)
+    params["anomaly_normal_ratio"] = params.pop("anomally_normal_ratio")
+    b = noise_anomalies(params)
+    assert a[0].anoindex == b[0].anoindex and a[0].frame.equals(b[0].frame)
+    with pytest.raises(ConfigError, match="disagree"):
+        noise_anomalies(noise_params(csv, anomaly_normal_ratio=0.1))
+    params.pop("anomaly_normal_ratio")
+    with pytest.raises(ConfigError, match="anomally_normal_ratio"):
+        noise_anomalies(params)
+
+
+def test_waves_report_every_changed_row(csv):
+    (res,) = noise_anomalies(noise_params(csv, wave=True, wave_length=10, seed=4))
+    changed = np.nonzero((res.frame.to_numpy() != res.clean.to_numpy()).any(1))[0].tolist()
+    assert res.anoindex == changed
+    assert len(changed) >= 10 and len(changed) <= 60  # 6 boxes of 10 rows, overlaps merged
+    ratio = res.frame.to_numpy()[changed] / res.clean.to_numpy()[changed]
+    assert np.allclose(ratio, np.round(ratio, 6)) and float(ratio.min()) >= 1.1 - 1e-12  # 1 + k * 0.1 under k boxes
+
+
+def test_all_columns_seed_and_several_pairs(csv):
+    params = noise_params(csv, columns=[], seed=1, dates=[["2015-02-04 18:31:00", "2015-02-04 20:31:00"],
+                                                          ["2015-02-04 21:00:00", "2015-02-04 22:00:00"]])
+    first, second = noise_anomalies(params)
+    assert list(first.frame.columns) == ["Temperature", "Humidity", "Light"]  # every numeric column
+    assert len(second.frame) == 60 and len(second.anoindex) == 3
+    again = noise_anomalies(params)
+    assert again[0].anoindex == first.anoindex and again[1].frame.equals(second.frame)
+    other = noise_anomalies({**params, "seed": 2})
+    assert other[0].anoindex != first.anoindex
+
+
+def test_gaussian_kind_adds_scaled_noise(csv):
+    (res,) = noise_anomalies(noise_params(csv, noise_kind="gaussian", noise=1.0, noise_direction="both"))
+    delta = res.frame.to_numpy() - res.clean.to_numpy()
+    assert (delta[res.anoindex] != 0).all() and (np.delete(delta, res.anoindex, 0) == 0).all()
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"noise_direction": "x"}, "noise_direction"),
+    ({"wave": True, "wave_length": 0}, "wave_length"),
+    ({"wave": True, "wave_length": 500}, "longer than the test slice"),
+    ({"colour": "red"}, "unknown keys"),
+    ({"columns": ["Room"]}, "not numeric"),
+    ({"dates": [["2020-01-01", "2020-01-02"]]}, "selects no row"),
+    ({"csv_mode": "many"}, "csv_mode"),
+])
+def test_noise_errors(csv, kw, match):
+    with pytest.raises((ConfigError, DataFileError), match=match):
+        noise_anomalies(noise_params(csv, **kw))
+
+
+def test_multi_csv_mode_joins_files_side_by_side(tmp_path):
+    dates = pd.date_range("2021-01-01", periods=50, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"date": dates, "b": np.arange(50.0) + 1}).to_csv(tmp_path / "part_b.csv", index=False)
+    pd.DataFrame({"date": dates, "a": np.arange(50.0) + 100}).to_csv(tmp_path / "part_a.csv", index=False)
+    (res,) = noise_anomalies(noise_params(str(tmp_path / "part_"), csv_mode="multi", columns=[],
+                                          dates=[["2021-01-01 09:00:00", "2021-01-02 00:00:00"]]))
+    assert list(res.frame.columns) == ["a", "b"] and len(res.frame) == 15
+    assert res.clean["a"].iloc[0] == 110.0
+    with pytest.raises(DataFileError, match="found no file"):
+        noise_anomalies(noise_params(str(tmp_path / "nothing_"), csv_mode="multi"))
+
+
+def test_run_ano_writes_the_seed_files_and_plots(csv, tmp_path):
+    out, img = tmp_path / "out", tmp_path / "img"
+    paths = run_ano({"train_params": {}, "noise_params": noise_params(csv), "imdir": str(img)}, str(out))
+    assert sorted(os.listdir(out)) == ["0randomNoise.csv", "0randomNoiseIndex.json"]
+    index = json.loads((out / "0randomNoiseIndex.json").read_text())
+    assert list(index) == ["anoindex"] and len(index["anoindex"]) == 6
+    lines = (out / "0randomNoise.csv").read_text().splitlines()
+    assert lines[0] == "Temperature,Humidity" and len(lines) == 121
+    back = np.loadtxt(out / "0randomNoise.csv", delimiter=",", skiprows=1)
+    (res,) = noise_anomalies(noise_params(csv))
+    assert np.array_equal(back, res.frame.to_numpy())  # %.18e keeps every bit
+    assert sorted(os.listdir(img / "ano")) == ["0randomNoise.png", "0randomNoiseClean.png", "1randomNoise.png",
+                                               "1randomNoiseClean.png"]
+    assert len(paths) == 6
+    with pytest.raises(ConfigError, match="needs noise_params"):
+        run_ano({"imdir": ""}, str(out))
+    with pytest.raises(ConfigError, match="unknown keys"):
+        run_ano({"noise_params": noise_params(csv), "extra": 1}, str(out))
+
+
+def test_vae_path_labels_the_rows_it_changes(csv, tmp_path):
+    params = {"columns": ["Temperature", "Humidity"], "sequence_length": 10, "latent_space_dim": 4,
+              "learning_rate": 0.001, "batch_size": 64, "epochs": 1, "path": csv, "key": "date",
+              "dates": [["2015-02-04 18:31:00", "2015-02-04 20:31:00"]], "nrows": 8144}
+    (res,) = vae_anomalies(params)
+    windows = res.extra["windows"]
+    assert len(windows) == 111 // 20  # the seed's W // 20 of W = 120 - 10 + 1 windows
+    expected = sorted({r for w in windows for r in (range(10) if w == 0 else [w + 9])})
+    assert res.anoindex == expected  # rows of the rebuilt series, not window numbers
+    changed = np.nonzero((res.frame.to_numpy() != res.clean.to_numpy()).any(1))[0].tolist()
+    assert changed == expected
+    assert len(res.extra["loss"]) == 1 and np.isfinite(res.extra["loss"][0])
+    out = tmp_path / "vae"
+    run_ano({"train_params": {**params, "sampling": "tail"}, "imdir": str(tmp_path / "vimg")}, str(out))
+    assert sorted(os.listdir(out)) == ["anocsv.csv", "anoindex.json"]
+    assert sorted(os.listdir(tmp_path / "vimg")) == ["ano", "clean"]
+    frame = pd.read_csv(out / "anocsv.csv", index_col=0)
+    assert list(frame.columns) == ["Temperature", "Humidity"] and len(frame) == 120
+    with pytest.raises(ConfigError, match="sequence_length"):
+        vae_anomalies({**params, "sequence_length": 1})
+    with pytest.raises(ConfigError, match="sampling"):
+        vae_anomalies({**params, "sampling": "median"})

@@ -1,0 +1,115 @@
+"""Similar-digit tables: representatives nearest the centres, candidates of another label, the cache,
+skipped clusters, the scalable PCA option and the errors."""
+
+import logging
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from anomaly_lab.modalities.moving_mnist.similarity import SimilarityTable, build_similarity_table, cache_key
+from anomaly_lab.core.errors import ConfigError
+
+
+def check_table(table, labels):
+    n = len(labels)
+    assign, reps = table.assignments, table.representatives
+    assert assign.shape == (n,) and reps.shape == (table.num_clusters,)
+    assert torch.equal(assign[reps], torch.arange(table.num_clusters))
+    for c in range(table.num_clusters):  # every member is listed once, split by label
+        rows = torch.nonzero(assign == c).flatten()
+        rep_label = int(labels[reps[c]])
+        same = table.members[c, : table.member_counts[c]]
+        other = table.candidates[c, : table.candidate_counts[c]]
+        assert sorted(same.tolist() + other.tolist()) == rows.tolist()
+        assert bool((labels[same] == rep_label).all()) and bool((labels[other] != rep_label).all())
+    assert table.usable.tolist() == [c for c in range(table.num_clusters) if table.candidate_counts[c] > 0]
+
+
+def test_tsne_table_is_seeded_cached_and_consistent(mnist_train, tmp_path):
+    images, labels = mnist_train.images[:300], mnist_train.labels[:300]
+    kw = dict(method="tsne_kmeans", n_clusters=10, seed=1, source_name="mnist-300", cache_dir=str(tmp_path))
+    first = build_similarity_table(images, labels, **kw)
+    assert not first.from_cache and first.embedding.shape == (300, 2)
+    check_table(first, labels)
+    assert len(list((tmp_path / "similarity").glob("tsne_kmeans-*.npz"))) == 1
+    t0 = time.perf_counter()
+    again = build_similarity_table(images, labels, **kw)
+    assert again.from_cache and time.perf_counter() - t0 < 1.0
+    assert torch.equal(again.assignments, first.assignments) and torch.equal(again.representatives, first.representatives)
+    # the same seed without the cache gives the same clustering
+    fresh = build_similarity_table(images, labels, **{**kw, "use_cache": False})
+    assert torch.equal(fresh.assignments, first.assignments)
+    # the representative is the member nearest its K-Means centre in the embedding
+    from sklearn.cluster import KMeans
+
+    emb = first.embedding.numpy().astype(np.float64)
+    km = KMeans(n_clusters=10, n_init=10, random_state=1).fit(emb)
+    assert np.array_equal(km.labels_, first.assignments.numpy())
+    for c in range(first.num_clusters):
+        rows = np.nonzero(km.labels_ == c)[0]
+        nearest = rows[((emb[rows] - km.cluster_centers_[c]) ** 2).sum(1).argmin()]
+        assert nearest == int(first.representatives[c])
+
+
+def test_cache_key_changes_with_source_and_every_parameter(mnist_train):
+    images, labels = mnist_train.images[:50].numpy(), mnist_train.labels[:50].numpy()
+    base = cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0})
+    assert base == cache_key("a", images.copy(), labels.copy(), "tsne_kmeans", {"seed": 0, "n_clusters": 30})
+    other_pixels = images.copy()
+    other_pixels[0, 0, 0] ^= 1
+    variants = [cache_key("b", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0}),
+                cache_key("a", other_pixels, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0}),
+                cache_key("a", images, labels, "pca_kmeans", {"n_clusters": 30, "seed": 0}),
+                cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 31, "seed": 0}),
+                cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 1})]
+    assert len({base, *variants}) == 6
+
+
+def test_pca_option_scales_to_the_whole_split(pca_table, mnist_train):
+    assert pca_table.method == "pca_kmeans" and pca_table.num_clusters == 30
+    check_table(pca_table, mnist_train.labels)
+    assert set(pca_table.skipped) == set(range(30)) - set(pca_table.usable.tolist())
+    summary = pca_table.summary()
+    assert sum(summary["cluster_sizes"]) == len(mnist_train) and summary["usable"] == len(pca_table.usable)
+
+
+def test_clusters_without_another_label_are_reported_and_skipped(caplog):
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    assign = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])  # cluster 0 is all zeros, cluster 2 all twos
+    table = SimilarityTable(assign, torch.tensor([0, 3, 6]), labels, torch.zeros(8, 2))
+    assert table.usable.tolist() == [1] and table.skipped == [0, 2]
+    assert table.candidates[1, : table.candidate_counts[1]].tolist() == [5]
+    images = np.zeros((40, 4, 4), dtype=np.uint8)
+    images[20:, 0, 0] = 255  # two far-apart groups, each of one label: nothing can make an anomaly
+    with pytest.raises(ConfigError, match="no cluster of 'pure' has a member of another label"):
+        build_similarity_table(images, np.repeat([3, 4], 20), method="pca_kmeans", n_clusters=2, source_name="pure",
+                               pca_components=2, use_cache=False)
+    labels = np.repeat([3, 4], 20)
+    labels[0] = 4  # now one cluster has a candidate: the other is skipped with a warning
+    with caplog.at_level(logging.WARNING):
+        table = build_similarity_table(images, labels, method="pca_kmeans", n_clusters=2, source_name="mixed",
+                                       pca_components=2, use_cache=False)
+    assert len(table.skipped) == 1 and "skipped" in caplog.text
+
+
+def test_errors_name_the_value(mnist_train, tmp_path):
+    images, labels = mnist_train.images[:20], mnist_train.labels[:20]
+    with pytest.raises(ConfigError, match="similarity.method='umap'"):
+        build_similarity_table(images, labels, method="umap")
+    with pytest.raises(ConfigError, match="n_clusters=30 exceeds the 20 images"):
+        build_similarity_table(images, labels, method="pca_kmeans", use_cache=False)
+    with pytest.raises(ConfigError, match="perplexity=30.0 needs more than 90 images"):
+        build_similarity_table(images, labels, n_clusters=5, use_cache=False)
+
+
+def test_unreadable_cache_is_rebuilt(mnist_train, tmp_path):
+    images, labels = mnist_train.images[:60], mnist_train.labels[:60]
+    kw = dict(method="pca_kmeans", n_clusters=5, pca_components=5, source_name="s", cache_dir=str(tmp_path))
+    first = build_similarity_table(images, labels, **kw)
+    (path,) = (tmp_path / "similarity").glob("*.npz")
+    path.write_bytes(b"not a zip")
+    again = build_similarity_table(images, labels, **kw)
+    assert not again.from_cache and torch.equal(again.assignments, first.assignments)
+    assert build_similarity_table(images, labels, **kw).from_cache
