@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train and test a detector.
 
-    python train.py                                        # sparse RNN on on-the-fly RandomAnomaly (bundled MNIST), CPU, minutes
+    python train.py                  # sparse RNN on on-the-fly RandomAnomaly (bundled MNIST), CPU, minutes
     python train.py model=lstm trainer.max_epochs=10 seed=1
     python train.py data=parquet data.path=out/random_anomaly_paper
     python train.py experiment=paper_100k                  # sparse 0.2 vs dense vs LSTM at ~100K weights

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import torch
@@ -39,8 +38,11 @@ def _ours(gen, batches, path, compression, layout="published") -> float:
     for b in batches:
         table = codec.to_table(b, layout)
         if writer is None:
-            writer = pq.ParquetWriter(path, table.schema.with_metadata(codec.metadata(layout)),
-                                      compression=None if compression == "none" else compression)
+            writer = pq.ParquetWriter(
+                path,
+                table.schema.with_metadata(codec.metadata(layout)),
+                compression=None if compression == "none" else compression,
+            )
         writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
     writer.close()
     return time.perf_counter() - t0
@@ -72,8 +74,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_count
 
 
 def _peak_rss_mb(rows: int, out_dir: str) -> tuple[float, float]:
-    res = subprocess.run([sys.executable, "-c", _CHILD, os.path.join(ROOT, "conf"), str(rows), out_dir],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-c", _CHILD, os.path.join(ROOT, "conf"), str(rows), out_dir],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     rss, wall = res.stdout.strip().splitlines()[-1].split()
     return float(rss), float(wall)
 
@@ -93,10 +100,26 @@ def run(quick: bool = False) -> list[dict]:
             t = _ours(gen, batches, path, comp, layout)
             rate = n_rows / t
             size = os.path.getsize(path) / n_rows
-            out.append({"name": f"write rows/s, {layout} layout, {comp}", "ours": rate, "baseline": nb_rate, "unit": "rows/s",
-                        "ratio": rate / nb_rate, "notes": f"baseline: pandas DataFrame of lists + to_parquet(gzip), {n_base} rows"})
-            out.append({"name": f"bytes/row, {layout} layout, {comp}", "ours": size, "baseline": nb_bytes, "unit": "bytes",
-                        "ratio": nb_bytes / size, "notes": "same frames; >1 means smaller than the notebook's gzip file"})
+            out.append(
+                {
+                    "name": f"write rows/s, {layout} layout, {comp}",
+                    "ours": rate,
+                    "baseline": nb_rate,
+                    "unit": "rows/s",
+                    "ratio": rate / nb_rate,
+                    "notes": f"baseline: pandas DataFrame of lists + to_parquet(gzip), {n_base} rows",
+                }
+            )
+            out.append(
+                {
+                    "name": f"bytes/row, {layout} layout, {comp}",
+                    "ours": size,
+                    "baseline": nb_bytes,
+                    "unit": "bytes",
+                    "ratio": nb_bytes / size,
+                    "notes": "same frames; >1 means smaller than the notebook's gzip file",
+                }
+            )
         gen_t0 = time.perf_counter()
         for lo in range(0, n_rows, 256):
             gen.generate(torch.arange(lo, min(n_rows, lo + 256)))
@@ -106,10 +129,18 @@ def run(quick: bool = False) -> list[dict]:
         for rows in sizes:
             peaks[rows] = _peak_rss_mb(rows, os.path.join(tmp, f"rss{rows}"))
         small, large = sizes
-        out.append({"name": f"peak RSS, export of {large:,} vs {small:,} rows", "ours": peaks[large][0], "baseline": peaks[small][0],
-                    "unit": "MB", "ratio": peaks[small][0] / peaks[large][0],
-                    "notes": f"flat memory means ratio ~1; end-to-end {large / peaks[large][1]:.0f} rows/s incl. generation "
-                             f"(generation alone {gen_rate:.0f} rows/s)"})
+        out.append(
+            {
+                "name": f"peak RSS, export of {large:,} vs {small:,} rows",
+                "ours": peaks[large][0],
+                "baseline": peaks[small][0],
+                "unit": "MB",
+                "ratio": peaks[small][0] / peaks[large][0],
+                "notes": "flat memory means ratio ~1; "
+                f"end-to-end {large / peaks[large][1]:.0f} rows/s incl. generation "
+                f"(generation alone {gen_rate:.0f} rows/s)",
+            }
+        )
     return out
 
 

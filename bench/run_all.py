@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Run every benchmark in bench/ and rewrite BENCHMARKS.md with the figures, date and machine.
 
-    python bench/run_all.py            # full runs
-    python bench/run_all.py --quick    # smaller sizes, for a smoke check
-    python bench/run_all.py --only synthesis export
+python bench/run_all.py            # full runs
+python bench/run_all.py --quick    # smaller sizes, for a smoke check
+python bench/run_all.py --only synthesis export
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def machine() -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}"
+    )
 
 
 def fmt(v) -> str:
@@ -85,10 +87,17 @@ def main(argv=None) -> int:
         "",
     ]
     for name, rows, wall in sections:
-        lines += [f"## {name} ({wall:.0f} s)", "", "| benchmark | ours | baseline | unit | ratio | notes |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {name} ({wall:.0f} s)",
+            "",
+            "| benchmark | ours | baseline | unit | ratio | notes |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in rows:
-            lines.append(f"| {r['name']} | {fmt(r['ours'])} | {fmt(r.get('baseline', ''))} | {r.get('unit', '')} | "
-                         f"{fmt(r.get('ratio', ''))} | {r.get('notes', '')} |")
+            lines.append(
+                f"| {r['name']} | {fmt(r['ours'])} | {fmt(r.get('baseline', ''))} | {r.get('unit', '')} | "
+                f"{fmt(r.get('ratio', ''))} | {r.get('notes', '')} |"
+            )
         lines.append("")
     with open(args.out, "w") as fh:
         fh.write("\n".join(lines))

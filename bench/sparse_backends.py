@@ -27,9 +27,20 @@ def run(quick: bool = False) -> list[dict]:
     x = torch.randn(32, 11, 2500)
     rows = []
     for density in (0.01, 0.05, 0.2, 0.5, 1.0):
-        t = {b: step_time(SparseRNN(2500, 176, 10, [density] * 6, seed=0, backend=b), x, 3 if quick else 10) for b in ("masked", "csr")}
-        rows.append({"name": f"step time, density {density}", "ours": t["csr"] * 1e3, "baseline": t["masked"] * 1e3, "unit": "ms (csr)",
-                     "ratio": t["masked"] / t["csr"], "notes": "baseline: masked dense; ratio > 1 means CSR is faster"})
+        t = {
+            b: step_time(SparseRNN(2500, 176, 10, [density] * 6, seed=0, backend=b), x, 3 if quick else 10)
+            for b in ("masked", "csr")
+        }
+        rows.append(
+            {
+                "name": f"step time, density {density}",
+                "ours": t["csr"] * 1e3,
+                "baseline": t["masked"] * 1e3,
+                "unit": "ms (csr)",
+                "ratio": t["masked"] / t["csr"],
+                "notes": "baseline: masked dense; ratio > 1 means CSR is faster",
+            }
+        )
     return rows
 
 

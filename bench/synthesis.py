@@ -13,12 +13,12 @@ import json
 import sys
 
 import torch
+from timing import best_rate
 
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.sources import load_source
 from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES
 from anomaly_lab.synth.reference import reference_sequence
-from timing import best_rate
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -26,14 +26,34 @@ def run(quick: bool = False) -> list[dict]:
     n_ref = 10 if quick else 40
     batch = 256 if quick else 512
     torch.manual_seed(0)
-    ref_rate = best_rate(lambda: [reference_sequence(src.images, src.labels, list(RANDOM_ANOMALY_RECIPES), k) for k in range(n_ref)], n_ref, 2)
+    ref_rate = best_rate(
+        lambda: [reference_sequence(src.images, src.labels, list(RANDOM_ANOMALY_RECIPES), k) for k in range(n_ref)],
+        n_ref,
+        2,
+    )
     gen = RandomAnomalyGenerator(src, seed=0, device="cpu")
     ours = best_rate(lambda: gen.generate(torch.arange(batch)), batch)
-    rows = [{"name": f"RandomAnomaly sequences/s, CPU, batch {batch}", "ours": ours, "baseline": ref_rate, "unit": "seq/s",
-             "ratio": ours / ref_rate, "notes": "baseline: per-image torchvision v2 recipes in a Python loop (the notebook's way); target >= 20x"}]
+    rows = [
+        {
+            "name": f"RandomAnomaly sequences/s, CPU, batch {batch}",
+            "ours": ours,
+            "baseline": ref_rate,
+            "unit": "seq/s",
+            "ratio": ours / ref_rate,
+            "notes": "baseline: per-image torchvision v2 recipes in a Python loop (the notebook's way); target >= 20x",
+        }
+    ]
     one = best_rate(lambda: gen.generate(torch.arange(1)), 1, 5)
-    rows.append({"name": "RandomAnomaly sequences/s, CPU, batch 1", "ours": one, "baseline": ref_rate, "unit": "seq/s",
-                 "ratio": one / ref_rate, "notes": "one sequence per call (worst case for batching)"})
+    rows.append(
+        {
+            "name": "RandomAnomaly sequences/s, CPU, batch 1",
+            "ours": one,
+            "baseline": ref_rate,
+            "unit": "seq/s",
+            "ratio": one / ref_rate,
+            "notes": "one sequence per call (worst case for batching)",
+        }
+    )
     if torch.cuda.is_available():
         gpu = RandomAnomalyGenerator(src, seed=0, device="cuda")
         big = 4096
@@ -43,8 +63,16 @@ def run(quick: bool = False) -> list[dict]:
             torch.cuda.synchronize()
 
         cuda_rate = best_rate(cuda_run, big)
-        rows.append({"name": f"RandomAnomaly sequences/s, CUDA, batch {big}", "ours": cuda_rate, "baseline": ours,
-                     "unit": "seq/s", "ratio": cuda_rate / ours, "notes": f"baseline: ours on CPU ({torch.cuda.get_device_name(0)})"})
+        rows.append(
+            {
+                "name": f"RandomAnomaly sequences/s, CUDA, batch {big}",
+                "ours": cuda_rate,
+                "baseline": ours,
+                "unit": "seq/s",
+                "ratio": cuda_rate / ours,
+                "notes": f"baseline: ours on CPU ({torch.cuda.get_device_name(0)})",
+            }
+        )
     return rows
 
 

@@ -22,8 +22,8 @@ import time
 import lightning as L
 import torch
 
-from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.models.recurrent.lightning_model import RecurrentModule
 from anomaly_lab.models.sparse_rnn.lightning_model import SparseRNNModule
 
@@ -70,13 +70,19 @@ def measure(make, gen, steps: int, workers: int, batch: int = 32, torch_loader: 
 
         from anomaly_lab.loading.indexed import passthrough_collate
 
-        loader = DataLoader(dm.datasets["train"], batch_size=batch, shuffle=True, num_workers=workers,
-                            collate_fn=passthrough_collate, persistent_workers=workers > 0)
+        loader = DataLoader(
+            dm.datasets["train"],
+            batch_size=batch,
+            shuffle=True,
+            num_workers=workers,
+            collate_fn=passthrough_collate,
+            persistent_workers=workers > 0,
+        )
     else:
         loader = dm.train_dataloader()
-    it = iter(loader)
-    result = _timed_steps(module, lambda: next(it), steps, batch)
-    del it
+    batches = iter(loader)
+    result = _timed_steps(module, batches.__next__, steps, batch)
+    del batches
     return result
 
 
@@ -103,12 +109,21 @@ def measure_lightning(make, gen, steps: int, workers: int, batch: int = 32, warm
     torch.manual_seed(0)
     clock = _StepClock()
     dm = GeneratorDataModule(gen, batch_size=batch, train_size=batch * (steps + warmup + 2), num_workers=workers)
-    trainer = L.Trainer(max_steps=steps + warmup, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", devices=1, callbacks=[clock])
+    trainer = L.Trainer(
+        max_steps=steps + warmup,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        callbacks=[clock],
+    )
     trainer.fit(make(), datamodule=dm)
-    gaps, work = sum(clock.gaps[warmup:]), sum(clock.steps[warmup + 1:])
-    return len(clock.steps[warmup + 1:]) * batch / (gaps + work), gaps / (gaps + work)
+    gaps, work = sum(clock.gaps[warmup:]), sum(clock.steps[warmup + 1 :])
+    return len(clock.steps[warmup + 1 :]) * batch / (gaps + work), gaps / (gaps + work)
 
 
 def measure_cuda(make, steps: int, batch: int = 32) -> tuple[float, float]:
@@ -146,32 +161,53 @@ def run(quick: bool = False) -> list[dict]:
             for name, make in MODELS.items():
                 rate, share, spread = _median_of(runs, timed, make, gen, steps, workers)
                 rates[name] = rate
-                rows.append({"name": f"train seq/s, {name}, {loop}, {workers} data worker(s)", "ours": rate,
-                             "baseline": None, "unit": "seq/s", "ratio": None,
-                             "notes": f"waiting for data: {100 * share:.1f}% of each step{spread} (target < 20%)"})
+                rows.append(
+                    {
+                        "name": f"train seq/s, {name}, {loop}, {workers} data worker(s)",
+                        "ours": rate,
+                        "baseline": None,
+                        "unit": "seq/s",
+                        "ratio": None,
+                        "notes": f"waiting for data: {100 * share:.1f}% of each step{spread} (target < 20%)",
+                    }
+                )
             lstm = rates["LSTM proj 10, 110.6K"]
-            for row, name in zip(rows[-len(MODELS):], MODELS):
+            for row, name in zip(rows[-len(MODELS) :], MODELS):
                 row["baseline"], row["ratio"] = lstm, rates[name] / lstm
                 row["notes"] += "; baseline: the LSTM at the same budget, same loop and data setting"
             if workers == 0:
                 inline = rates
             else:  # what one ring worker buys over making each batch inline
-                for row, name in zip(rows[-len(MODELS):], MODELS):
+                for row, name in zip(rows[-len(MODELS) :], MODELS):
                     row["notes"] += f"; {rates[name] / inline[name]:.2f}x the same loop with data made inline"
     for name, make in MODELS.items():  # the hand-over: our RingDataLoader against PyTorch's worker processes
         ring = next(r for r in rows if r["name"] == f"train seq/s, {name}, plain loop, 1 data worker(s)")
         rate, share, _ = _median_of(runs, measure, make, gen, steps, 1, 32, True)
-        rows.append({"name": f"train seq/s, {name}, plain loop, 1 worker: RingDataLoader vs torch DataLoader",
-                     "ours": ring["ours"], "baseline": rate, "unit": "seq/s", "ratio": ring["ours"] / rate,
-                     "notes": f"baseline: torch.utils.data.DataLoader(num_workers=1) on the same dataset, waiting for"
-                              f" data {100 * share:.1f}% of each step"})
+        rows.append(
+            {
+                "name": f"train seq/s, {name}, plain loop, 1 worker: RingDataLoader vs torch DataLoader",
+                "ours": ring["ours"],
+                "baseline": rate,
+                "unit": "seq/s",
+                "ratio": ring["ours"] / rate,
+                "notes": f"baseline: torch.utils.data.DataLoader(num_workers=1) on the same dataset, waiting for"
+                f" data {100 * share:.1f}% of each step",
+            }
+        )
     if torch.cuda.is_available():  # ``rates`` now holds the one-worker Lightning figures
         for name, make in MODELS.items():
             rate, share = measure_cuda(make, steps)
-            rows.append({"name": f"train seq/s, {name}, CUDA, data made on the GPU", "ours": rate,
-                         "baseline": rates[name], "unit": "seq/s", "ratio": rate / rates[name],
-                         "notes": f"waiting for data: {100 * share:.1f}% of each step (target < 20%); baseline: the same"
-                                  f" model on CPU in a Lightning fit with one data worker ({torch.cuda.get_device_name(0)})"})
+            rows.append(
+                {
+                    "name": f"train seq/s, {name}, CUDA, data made on the GPU",
+                    "ours": rate,
+                    "baseline": rates[name],
+                    "unit": "seq/s",
+                    "ratio": rate / rates[name],
+                    "notes": f"waiting for data: {100 * share:.1f}% of each step (target < 20%); baseline: the same"
+                    f" model on CPU in a Lightning fit with one data worker ({torch.cuda.get_device_name(0)})",
+                }
+            )
     return rows
 
 

@@ -42,9 +42,15 @@ def run_generate(cfg: DictConfig) -> dict:
     codec = generator.codec()
     ex = cfg.export
     options = ExportOptions(
-        format=ex.format, layout=ex.layout, rows_per_file=ex.rows_per_file, compression=str(ex.compression).lower(),
-        compression_level=ex.get("compression_level"), batch_size=cfg.batch_size, progress=bool(cfg.progress),
-        preview=bool(ex.preview), preview_rows=ex.preview_rows,
+        format=ex.format,
+        layout=ex.layout,
+        rows_per_file=ex.rows_per_file,
+        compression=str(ex.compression).lower(),
+        compression_level=ex.get("compression_level"),
+        batch_size=cfg.batch_size,
+        progress=bool(cfg.progress),
+        preview=bool(ex.preview),
+        preview_rows=ex.preview_rows,
     )
     if hasattr(codec, "configure"):
         codec.configure(frame_dtype=ex.get("frame_dtype"))
@@ -63,6 +69,9 @@ def run_generate(cfg: DictConfig) -> dict:
     rows = sum(s["size"] for s in summary.values())
     nbytes = sum(f["bytes"] for s in summary.values() for f in s["files"])
     files = sum(len(s["files"]) for s in summary.values())
-    print(f"wrote {rows} rows in {files} file(s), {nbytes / 1e6:.1f} MB, to {os.path.abspath(out_dir)} in {wall:.1f} s"
-          f" ({rows / max(wall, 1e-9):.0f} rows/s); manifest.json{', preview.png' if preview else ''}", file=sys.stderr)
+    print(
+        f"wrote {rows} rows in {files} file(s), {nbytes / 1e6:.1f} MB, to {os.path.abspath(out_dir)} in {wall:.1f} s"
+        f" ({rows / max(wall, 1e-9):.0f} rows/s); manifest.json{', preview.png' if preview else ''}",
+        file=sys.stderr,
+    )
     return {"splits": summary, "wall_s": wall, "preview": preview}

@@ -60,7 +60,9 @@ def run_task(task: str, input_path: str, outdir: str, seed: int | None = None) -
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="anomaly-lab", description="Generate anomalous data or evaluate anomaly detection output")
+    p = argparse.ArgumentParser(
+        prog="anomaly-lab", description="Generate anomalous data or evaluate anomaly detection output"
+    )
     p.add_argument("task", nargs="?", choices=TASKS, help='"ano" (make anomalies) or "eval" (score detections)')
     p.add_argument("-t", "--task", dest="task_flag", choices=TASKS, help="the task, the seed's way")
     p.add_argument("-f", "--input", required=True, help="input JSON file")

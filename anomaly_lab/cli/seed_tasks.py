@@ -36,17 +36,50 @@ import numpy as np
 import pandas as pd
 import torch
 
-from anomaly_lab.modalities.timeseries.injectors import SeedNoise
-from anomaly_lab.modalities.timeseries.table import Table, date_splits, load_table
 from anomaly_lab.core.errors import ConfigError, DataFileError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.injectors import SeedNoise
+from anomaly_lab.modalities.timeseries.table import Table, date_splits, load_table
 
-NOISE_KEYS = {"anomaly_normal_ratio", "anomally_normal_ratio", "noise", "wave", "wave_length", "columns",
-              "noise_direction", "path", "csv_mode", "key", "dates", "nrows", "seed", "noise_kind", "missing",
-              "non_numeric"}
-TRAIN_KEYS = {"columns", "sequence_length", "latent_space_dim", "learning_rate", "batch_size", "epochs", "path", "key",
-              "dates", "nrows", "seed", "sampling", "anomaly_fraction", "shift", "tail_probability", "base", "missing",
-              "non_numeric", "alpha"}
+NOISE_KEYS = {
+    "anomaly_normal_ratio",
+    "anomally_normal_ratio",
+    "noise",
+    "wave",
+    "wave_length",
+    "columns",
+    "noise_direction",
+    "path",
+    "csv_mode",
+    "key",
+    "dates",
+    "nrows",
+    "seed",
+    "noise_kind",
+    "missing",
+    "non_numeric",
+}
+TRAIN_KEYS = {
+    "columns",
+    "sequence_length",
+    "latent_space_dim",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "path",
+    "key",
+    "dates",
+    "nrows",
+    "seed",
+    "sampling",
+    "anomaly_fraction",
+    "shift",
+    "tail_probability",
+    "base",
+    "missing",
+    "non_numeric",
+    "alpha",
+}
 
 
 @dataclass
@@ -85,8 +118,13 @@ def _ratio(params: dict) -> float:
 
 def _load(params: dict, where: str) -> Table:
     path = str(_need(params, "path", where))
-    kw = dict(key=params.get("key"), columns=params.get("columns") or (), nrows=params.get("nrows"),
-              missing=params.get("missing", "error"), non_numeric=params.get("non_numeric", "error"))
+    kw = dict(
+        key=params.get("key"),
+        columns=params.get("columns") or (),
+        nrows=params.get("nrows"),
+        missing=params.get("missing", "error"),
+        non_numeric=params.get("non_numeric", "error"),
+    )
     mode = check_choice(f"{where}.csv_mode", params.get("csv_mode", "single"), ("single", "multi"))
     if mode == "single":
         return load_table(path, **kw)
@@ -94,7 +132,9 @@ def _load(params: dict, where: str) -> Table:
     if not files:
         raise DataFileError(f"csv_mode=multi found no file matching {path + '*.csv'!r}")
     key = kw["key"]
-    frames = [pd.read_csv(f, nrows=kw["nrows"]).set_index(key) if key else pd.read_csv(f, nrows=kw["nrows"]) for f in files]
+    frames = [
+        pd.read_csv(f, nrows=kw["nrows"]).set_index(key) if key else pd.read_csv(f, nrows=kw["nrows"]) for f in files
+    ]
     combined = pd.concat(frames, axis=1).sort_index(axis=1).reset_index()
     with tempfile.TemporaryDirectory() as tmp:  # one table, read with the same checks as a single file
         merged = os.path.join(tmp, "combined.csv")
@@ -109,24 +149,34 @@ def noise_anomalies(noise_params: dict, seed: int | None = None) -> list[AnoResu
     _unknown(noise_params, NOISE_KEYS, "noise_params")
     seed = noise_params.get("seed", 0) if seed is None else seed
     check_range("seed", seed, 0, integer=True)
-    injector = SeedNoise(ratio=_ratio(noise_params), noise=_need(noise_params, "noise", "noise_params"),
-                         direction=_need(noise_params, "noise_direction", "noise_params"),
-                         wave=noise_params.get("wave", False), wave_length=noise_params.get("wave_length", 10),
-                         kind=noise_params.get("noise_kind", "multiplicative"))
+    injector = SeedNoise(
+        ratio=_ratio(noise_params),
+        noise=_need(noise_params, "noise", "noise_params"),
+        direction=_need(noise_params, "noise_direction", "noise_params"),
+        wave=noise_params.get("wave", False),
+        wave_length=noise_params.get("wave_length", 10),
+        kind=noise_params.get("noise_kind", "multiplicative"),
+    )
     table = _load(noise_params, "noise_params")
     results = []
     for i, (train_rows, test_rows) in enumerate(date_splits(table, _need(noise_params, "dates", "noise_params"))):
         clean = torch.as_tensor(table.values[test_rows], dtype=torch.float64)[None]
         if injector.wave and injector.wave_length > clean.shape[1]:
-            raise ConfigError(f"wave_length={injector.wave_length} is longer than the test slice of dates[{i}] "
-                              f"({clean.shape[1]} rows)")
+            raise ConfigError(
+                f"wave_length={injector.wave_length} is longer than the test slice of dates[{i}] "
+                f"({clean.shape[1]} rows)"
+            )
         y, labels, _ = injector.apply(clean, CounterRNG(seed, [i]))
         rows = torch.nonzero(labels[0].any(-1)).flatten().tolist()
         index = table.key[test_rows]
-        results.append(AnoResult(pd.DataFrame(y[0].numpy(), columns=table.columns, index=index),
-                                 pd.DataFrame(clean[0].numpy(), columns=table.columns, index=index), rows,
-                                 pd.DataFrame(table.values[train_rows], columns=table.columns,
-                                              index=table.key[train_rows])))
+        results.append(
+            AnoResult(
+                pd.DataFrame(y[0].numpy(), columns=table.columns, index=index),
+                pd.DataFrame(clean[0].numpy(), columns=table.columns, index=index),
+                rows,
+                pd.DataFrame(table.values[train_rows], columns=table.columns, index=table.key[train_rows]),
+            )
+        )
     return results
 
 
@@ -168,26 +218,46 @@ def vae_anomalies(train_params: dict, seed: int | None = None) -> list[AnoResult
         std = train.std(0, ddof=1) if len(train) > 1 else np.ones(train.shape[1])
         std = np.where(std > 0, std, 1.0)
         z = torch.as_tensor((values - mean) / std, dtype=torch.float32)
-        pieces = [sliding_windows(z[torch.as_tensor(r)][None], seq_len)[0] for r in _runs(train_rows) if r.size >= seq_len]
+        pieces = [
+            sliding_windows(z[torch.as_tensor(r)][None], seq_len)[0] for r in _runs(train_rows) if r.size >= seq_len
+        ]
         if not pieces:
             raise ConfigError(f"dates[{i}] leaves no run of {seq_len} consecutive training rows (sequence_length)")
         torch.manual_seed(seed)
         model = LSTMVAE(len(keep), seq_len, latent)
-        history = fit_vae(model, torch.cat(pieces).contiguous(), epochs, batch, lr,
-                          alpha=float(train_params.get("alpha", 100.0)), seed=seed)
-        out = generate_vae_anomalies(model, z[torch.as_tensor(test_rows)], seed=seed, stream_index=i,
-                                     fraction=train_params.get("anomaly_fraction", 0.05),
-                                     sampling=train_params.get("sampling", "shift"), shift=train_params.get("shift", 1.09),
-                                     tail_probability=train_params.get("tail_probability", 0.01),
-                                     base=train_params.get("base", "original"))
+        history = fit_vae(
+            model,
+            torch.cat(pieces).contiguous(),
+            epochs,
+            batch,
+            lr,
+            alpha=float(train_params.get("alpha", 100.0)),
+            seed=seed,
+        )
+        out = generate_vae_anomalies(
+            model,
+            z[torch.as_tensor(test_rows)],
+            seed=seed,
+            stream_index=i,
+            fraction=train_params.get("anomaly_fraction", 0.05),
+            sampling=train_params.get("sampling", "shift"),
+            shift=train_params.get("shift", 1.09),
+            tail_probability=train_params.get("tail_probability", 0.01),
+            base=train_params.get("base", "original"),
+        )
         series = out.series.double().numpy() * std + mean
         if train_params.get("base", "original") == "original":  # untouched rows keep their exact values
             series = np.where(np.isin(np.arange(len(test_rows)), out.rows.numpy())[:, None], series, values[test_rows])
         index = table.key[test_rows]
-        results.append(AnoResult(pd.DataFrame(series, columns=keep, index=index),
-                                 pd.DataFrame(values[test_rows], columns=keep, index=index), out.rows.tolist(),
-                                 pd.DataFrame(train, columns=keep, index=table.key[train_rows]),
-                                 {"loss": history, "windows": out.windows.tolist()}))
+        results.append(
+            AnoResult(
+                pd.DataFrame(series, columns=keep, index=index),
+                pd.DataFrame(values[test_rows], columns=keep, index=index),
+                out.rows.tolist(),
+                pd.DataFrame(train, columns=keep, index=table.key[train_rows]),
+                {"loss": history, "windows": out.windows.tolist()},
+            )
+        )
     return results
 
 
@@ -224,8 +294,11 @@ def write_noise_outputs(results: list[AnoResult], outdir: str, imdir: str = "") 
             prefix = "" if i == 0 else f"pair{i}_"
             for c, name in enumerate(r.frame.columns):
                 p1 = os.path.join(ano_dir, f"{prefix}{c}randomNoise.png")
-                _plot([(r.clean[name].values, f"{name} clean"), (r.frame[name].values, f"{name} with anomalies")], p1,
-                      r.anoindex)
+                _plot(
+                    [(r.clean[name].values, f"{name} clean"), (r.frame[name].values, f"{name} with anomalies")],
+                    p1,
+                    r.anoindex,
+                )
                 p2 = os.path.join(ano_dir, f"{prefix}{c}randomNoiseClean.png")
                 _plot([(r.clean[name].values, f"{name} clean")], p2)
                 written += [p1, p2]
@@ -249,7 +322,11 @@ def write_vae_outputs(results: list[AnoResult], outdir: str, imdir: str = "") ->
                 os.makedirs(os.path.join(imdir, sub, prefix), exist_ok=True)
             for c, name in enumerate(r.frame.columns):
                 p1 = os.path.join(imdir, "ano", prefix, f"{c}.png")
-                _plot([(r.clean[name].values, f"{name} clean"), (r.frame[name].values, f"{name} generated")], p1, r.anoindex)
+                _plot(
+                    [(r.clean[name].values, f"{name} clean"), (r.frame[name].values, f"{name} generated")],
+                    p1,
+                    r.anoindex,
+                )
                 p2 = os.path.join(imdir, "clean", prefix, f"{c}.png")
                 _plot([(r.clean[name].values, f"{name} clean")], p2)
                 written += [p1, p2]
@@ -259,7 +336,9 @@ def write_vae_outputs(results: list[AnoResult], outdir: str, imdir: str = "") ->
 def run_ano(payload: dict, outdir: str, seed: int | None = None) -> list[str]:
     """The whole ``ano`` task on the seed's JSON object; returns the paths written."""
     if not isinstance(payload, dict):
-        raise ConfigError(f"ano input must be a JSON object with train_params/noise_params; got {type(payload).__name__}")
+        raise ConfigError(
+            f"ano input must be a JSON object with train_params/noise_params; got {type(payload).__name__}"
+        )
     _unknown(payload, {"train_params", "noise_params", "imdir"}, "ano input")
     imdir = payload.get("imdir", "") or ""
     if payload.get("noise_params") is not None:

@@ -75,7 +75,9 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     device = resolve_device(cfg.device)
     if cfg.get("ckpt_path") and not os.path.isfile(str(cfg.ckpt_path)):
-        raise DataFileError(f"ckpt_path={cfg.ckpt_path!r} does not exist; point it at a .ckpt file (e.g. <run>/checkpoints/last.ckpt)")
+        raise DataFileError(
+            f"ckpt_path={cfg.ckpt_path!r} does not exist; point it at a .ckpt file (e.g. <run>/checkpoints/last.ckpt)"
+        )
     overrides, choices, hydra_dir = _hydra_info()
     out_dir = str(cfg.get("paths", {}).get("output_dir") or hydra_dir or ".")
     os.makedirs(out_dir, exist_ok=True)
@@ -88,7 +90,9 @@ def train(cfg: DictConfig) -> dict:
         import inspect
 
         takes_dir = "out_dir" in inspect.signature(model.fit_datamodule).parameters
-        metrics.update(model.fit_datamodule(datamodule, out_dir=out_dir) if takes_dir else model.fit_datamodule(datamodule))
+        metrics.update(
+            model.fit_datamodule(datamodule, out_dir=out_dir) if takes_dir else model.fit_datamodule(datamodule)
+        )
         is_zero = True
     else:
         callbacks = _instantiate_group(cfg.get("callbacks"))
@@ -98,7 +102,10 @@ def train(cfg: DictConfig) -> dict:
         if accelerator == "auto":
             trainer_kw["accelerator"] = "gpu" if device.type == "cuda" else "cpu"
         elif accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"trainer.accelerator={accelerator!r} but no CUDA device is available; use trainer=default or trainer=cpu")
+            raise ConfigError(
+                f"trainer.accelerator={accelerator!r} but no CUDA device is available; "
+                "use trainer=default or trainer=cpu"
+            )
         trainer = instantiate(cfg.trainer, **trainer_kw)
         for lg in loggers:
             if hasattr(lg, "log_hyperparams"):

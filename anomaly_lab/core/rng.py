@@ -126,8 +126,7 @@ def _index_words(index: Tensor) -> tuple[Tensor, Tensor] | tuple[np.ndarray, np.
     stream drawn for it (numpy uint32 arrays for a CPU index, int64 tensors otherwise)."""
     if index.device.type == "cpu":
         idx = index.numpy()
-        return (_fmix32_np((idx & _M32).astype(np.uint32) + _G32),
-                _fmix32_np((idx >> 32).astype(np.uint32) + _G32))
+        return (_fmix32_np((idx & _M32).astype(np.uint32) + _G32), _fmix32_np((idx >> 32).astype(np.uint32) + _G32))
     return _index_words_torch(index)
 
 

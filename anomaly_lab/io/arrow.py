@@ -33,7 +33,9 @@ def flat_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """All leaf values of a (possibly nested, possibly chunked) list column as one numpy array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    while pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type):
+    while (
+        pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type)
+    ):
         column = column.flatten()
     return column.to_numpy(zero_copy_only=False)
 

@@ -43,7 +43,9 @@ def find_split_files(path: str, split: str | None = None) -> list[str]:
             files = [os.path.join(path, f["name"]) for f in entry["files"] if f["name"].endswith(".parquet")]
             missing = [f for f in files if not os.path.exists(f)]
             if missing:
-                raise DataFileError(f"manifest lists {missing[0]} but it is missing; re-run the same generate.py command to finish it")
+                raise DataFileError(
+                    f"manifest lists {missing[0]} but it is missing; re-run the same generate.py command to finish it"
+                )
             return files
     files = [] if split else sorted(glob.glob(os.path.join(path, "*.parquet")))
     for name in aliases:
@@ -51,7 +53,9 @@ def find_split_files(path: str, split: str | None = None) -> list[str]:
         if files:
             break
     if not files:
-        raise DataFileError(f"no parquet files for split {split!r} under {path!r} (expected {split}-00000.parquet, ...)")
+        raise DataFileError(
+            f"no parquet files for split {split!r} under {path!r} (expected {split}-00000.parquet, ...)"
+        )
     return files
 
 
@@ -126,7 +130,11 @@ class ParquetDataset(Dataset):
             for k, v in batch.items():
                 parts.setdefault(k, []).append(v[local])
             order.append(sel)
-        inverse = torch.from_numpy(np.argsort(np.concatenate(order), kind="stable")) if order else torch.zeros(0, dtype=torch.int64)
+        inverse = (
+            torch.from_numpy(np.argsort(np.concatenate(order), kind="stable"))
+            if order
+            else torch.zeros(0, dtype=torch.int64)
+        )
         return {k: torch.cat(v)[inverse] for k, v in parts.items()}
 
     def __getitem__(self, item: int) -> dict[str, Tensor]:

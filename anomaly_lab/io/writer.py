@@ -16,13 +16,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from anomaly_lab import __version__
-from anomaly_lab.core.splits import split_indices, split_offset
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.splits import split_indices, split_offset
 
 COMPRESSIONS = ("zstd", "gzip", "snappy", "none")
 MANIFEST = "manifest.json"
@@ -88,7 +87,9 @@ def prepare_out_dir(out_dir: str) -> None:
     except OSError as err:
         if not existed and os.path.isdir(out_dir) and not os.listdir(out_dir):
             os.rmdir(out_dir)
-        raise ConfigError(f"out_dir={out_dir!r} is not writable ({err.strerror or err}); choose a folder you can write to") from err
+        raise ConfigError(
+            f"out_dir={out_dir!r} is not writable ({err.strerror or err}); choose a folder you can write to"
+        ) from err
 
 
 def _batches(generator, split: str, start: int, rows: int, batch_size: int, bar=None) -> Iterator[dict]:
@@ -126,16 +127,24 @@ class Exporter:
     # -- manifest ----------------------------------------------------------------------------
     def _load_manifest(self) -> dict:
         if not os.path.exists(self.manifest_path):
-            return {"anomaly_lab_version": __version__, "fingerprint": self.fingerprint, "settings": self.settings, "splits": {}}
+            return {
+                "anomaly_lab_version": __version__,
+                "fingerprint": self.fingerprint,
+                "settings": self.settings,
+                "splits": {},
+            }
         try:
             with open(self.manifest_path) as fh:
                 manifest = json.load(fh)
         except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{self.manifest_path} is unreadable ({err}); delete it or choose another out_dir") from err
+            raise ConfigError(
+                f"{self.manifest_path} is unreadable ({err}); delete it or choose another out_dir"
+            ) from err
         if manifest.get("fingerprint") != self.fingerprint:
             raise ConfigError(
                 f"out_dir={self.out_dir!r} already holds an export made with other settings "
-                f"(fingerprint {manifest.get('fingerprint')} != {self.fingerprint}); choose another out_dir or delete it"
+                f"(fingerprint {manifest.get('fingerprint')} != {self.fingerprint}); "
+                "choose another out_dir or delete it"
             )
         return manifest
 
@@ -150,9 +159,15 @@ class Exporter:
                 table = self.codec.to_table(batch, opts.layout)
                 if writer is None:
                     schema = table.schema.with_metadata(
-                        {**self.codec.metadata(opts.layout), "anomaly_lab.split": split, "anomaly_lab.fingerprint": self.fingerprint}
+                        {
+                            **self.codec.metadata(opts.layout),
+                            "anomaly_lab.split": split,
+                            "anomaly_lab.fingerprint": self.fingerprint,
+                        }
                     )
-                    writer = pq.ParquetWriter(tmp, schema, compression=compression, compression_level=opts.compression_level)
+                    writer = pq.ParquetWriter(
+                        tmp, schema, compression=compression, compression_level=opts.compression_level
+                    )
                 writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
             writer.close()
             writer = None
@@ -162,20 +177,38 @@ class Exporter:
                 writer.close()
             if os.path.exists(tmp):
                 os.remove(tmp)
-        return {"name": os.path.basename(final), "rows": rows, "first_index": split_offset(split) + start,
-                "bytes": os.path.getsize(final), "sha256": sha256_file(final)}
+        return {
+            "name": os.path.basename(final),
+            "rows": rows,
+            "first_index": split_offset(split) + start,
+            "bytes": os.path.getsize(final),
+            "sha256": sha256_file(final),
+        }
 
     def _write_other(self, final: str, split: str, start: int, rows: int, bar) -> list[dict]:
         written: list[str] = []
         try:
-            written = list(self.codec.write_other(self.options.format, _batches(self.generator, split, start, rows, self.options.batch_size, bar), final + ".tmp"))
+            written = list(
+                self.codec.write_other(
+                    self.options.format,
+                    _batches(self.generator, split, start, rows, self.options.batch_size, bar),
+                    final + ".tmp",
+                )
+            )
             entries = []
             for path in written:
                 if not path.endswith(".tmp"):
                     raise RuntimeError(f"codec wrote {path!r}, which does not end in .tmp")
                 os.replace(path, path[:-4])
-                entries.append({"name": os.path.basename(path[:-4]), "rows": rows, "first_index": split_offset(split) + start,
-                                "bytes": os.path.getsize(path[:-4]), "sha256": sha256_file(path[:-4])})
+                entries.append(
+                    {
+                        "name": os.path.basename(path[:-4]),
+                        "rows": rows,
+                        "first_index": split_offset(split) + start,
+                        "bytes": os.path.getsize(path[:-4]),
+                        "sha256": sha256_file(path[:-4]),
+                    }
+                )
             written = []
             return entries
         finally:
@@ -194,8 +227,14 @@ class Exporter:
         previous = {f["name"]: f for f in manifest["splits"].get(split, {}).get("files", [])}
         if opts.format == "parquet":
             n_files = math.ceil(size / opts.rows_per_file)
-            plan = [(os.path.join(self.out_dir, f"{split}-{k:05d}.parquet"), start + k * opts.rows_per_file,
-                     min(opts.rows_per_file, size - k * opts.rows_per_file)) for k in range(n_files)]
+            plan = [
+                (
+                    os.path.join(self.out_dir, f"{split}-{k:05d}.parquet"),
+                    start + k * opts.rows_per_file,
+                    min(opts.rows_per_file, size - k * opts.rows_per_file),
+                )
+                for k in range(n_files)
+            ]
         else:
             plan = [(os.path.join(self.out_dir, f"{split}.{opts.format}"), start, size)]
         from tqdm.auto import tqdm
@@ -205,8 +244,14 @@ class Exporter:
         try:
             for final, first, rows in plan:
                 done = previous.get(os.path.basename(final))
-                if (done is not None and done["rows"] == rows and done["first_index"] == split_offset(split) + first
-                        and os.path.exists(final) and os.path.getsize(final) == done["bytes"] and sha256_file(final) == done["sha256"]):
+                if (
+                    done is not None
+                    and done["rows"] == rows
+                    and done["first_index"] == split_offset(split) + first
+                    and os.path.exists(final)
+                    and os.path.getsize(final) == done["bytes"]
+                    and sha256_file(final) == done["sha256"]
+                ):
                     files.append(done)
                     bar.update(rows)
                     bar.set_postfix_str("skipped finished file")
@@ -215,11 +260,20 @@ class Exporter:
                     files.append(self._write_parquet(final, split, first, rows, bar))
                 else:
                     files.extend(self._write_other(final, split, first, rows, bar))
-                manifest["splits"][split] = {"size": size, "start": start, "files": files + [previous[k] for k in previous if k not in {f["name"] for f in files}]}
+                manifest["splits"][split] = {
+                    "size": size,
+                    "start": start,
+                    "files": files + [previous[k] for k in previous if k not in {f["name"] for f in files}],
+                }
                 _write_json_atomic(self.manifest_path, manifest)
         finally:
             bar.close()
-        manifest["splits"][split] = {"size": size, "start": start, "first_index": split_offset(split) + start, "files": files}
+        manifest["splits"][split] = {
+            "size": size,
+            "start": start,
+            "first_index": split_offset(split) + start,
+            "files": files,
+        }
         manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         _write_json_atomic(self.manifest_path, manifest)
         return manifest["splits"][split]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import lightning as L
+from torch.utils.data import DataLoader
+
+from anomaly_lab.core.errors import check_range
 from anomaly_lab.loading.indexed import GeneratedDataset, passthrough_collate
 from anomaly_lab.loading.ring_loader import RingDataLoader
-from anomaly_lab.core.errors import check_range
 
 
 class GeneratorDataModule(L.LightningDataModule):

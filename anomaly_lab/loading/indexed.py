@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from anomaly_lab.core.splits import split_indices
 from anomaly_lab.core.errors import check_range
+from anomaly_lab.core.splits import split_indices
 
 
 def passthrough_collate(batch):
@@ -50,7 +50,11 @@ class GeneratedDataset(Dataset):
 
     def __getitems__(self, items: Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         idx = self.sample_indices(items)
-        batch = self.generator.generate(idx, out=out) if out is not None and self.fills_out else self.generator.generate(idx)
+        batch = (
+            self.generator.generate(idx, out=out)
+            if out is not None and self.fills_out
+            else self.generator.generate(idx)
+        )
         batch.setdefault("index", idx.to(next(iter(batch.values())).device))
         return batch
 

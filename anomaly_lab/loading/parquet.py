@@ -5,16 +5,24 @@ from __future__ import annotations
 import lightning as L
 from torch.utils.data import DataLoader
 
-from anomaly_lab.loading.indexed import passthrough_collate
-from anomaly_lab.io.reader import BlockShuffleSampler, ParquetDataset
 from anomaly_lab.core.errors import check_range
+from anomaly_lab.io.reader import BlockShuffleSampler, ParquetDataset
+from anomaly_lab.loading.indexed import passthrough_collate
 
 
 class ParquetDataModule(L.LightningDataModule):
     """Train/validate/test splits read from ``path`` (``<split>-NNNNN.parquet`` files)."""
 
-    def __init__(self, path: str, batch_size: int = 16, num_workers: int = 0, seed: int = 0,
-                 train_split: str = "train", val_split: str = "validate", test_split: str = "test"):
+    def __init__(
+        self,
+        path: str,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+        train_split: str = "train",
+        val_split: str = "validate",
+        test_split: str = "test",
+    ):
         super().__init__()
         check_range("data.batch_size", batch_size, 1, integer=True)
         check_range("data.num_workers", num_workers, 0, integer=True)
@@ -29,8 +37,14 @@ class ParquetDataModule(L.LightningDataModule):
 
     def _loader(self, key: str, sampler=None) -> DataLoader:
         self.setup()
-        return DataLoader(self.datasets[key], batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=passthrough_collate, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.datasets[key],
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=passthrough_collate,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

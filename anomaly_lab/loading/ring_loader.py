@@ -37,8 +37,9 @@ POLL_SECONDS = 5.0
 
 def _worker_loop(conn, dataset, collate, slots: int, capacity: int, threads: int) -> None:
     """Make the batch of each ``(slot, items)`` task, write it into that slot, reply ``("done", n, keys,
-    extras)`` (replies come in task order, so the main process knows the slot); the first batch also sends the slot buffers ``("slots", buffers)``, each
-    holding ``capacity`` rows (or the first batch's size, if larger)."""
+    extras)`` (replies come in task order, so the main process knows the slot); the first batch also
+    sends the slot buffers ``("slots", buffers)``, each holding ``capacity`` rows
+    (or the first batch's size, if larger)."""
     # Handlers a forked worker inherits (Lightning's SIGTERM handler only logs) would stop it from
     # ending when the main process terminates it at exit; Ctrl-C is for the main process to handle.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -73,16 +74,26 @@ def _worker_loop(conn, dataset, collate, slots: int, capacity: int, threads: int
             if buffers is None:
                 rows = max(n, capacity)
                 buffers = [
-                    {k: torch.empty((rows,) + tuple(v.shape[1:]), dtype=v.dtype).share_memory_()
-                     for k, v in batch.items() if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n}
+                    {
+                        k: torch.empty((rows,) + tuple(v.shape[1:]), dtype=v.dtype).share_memory_()
+                        for k, v in batch.items()
+                        if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n
+                    }
                     for _ in range(slots)
                 ]
                 conn.send(("slots", buffers))
             extras = {}
             for k, v in batch.items():
                 buf = buffers[slot].get(k)
-                if (buf is not None and isinstance(v, torch.Tensor) and v.dim() == buf.dim() and v.shape[0] == n
-                        and n <= buf.shape[0] and v.shape[1:] == buf.shape[1:] and v.dtype == buf.dtype):
+                if (
+                    buf is not None
+                    and isinstance(v, torch.Tensor)
+                    and v.dim() == buf.dim()
+                    and v.shape[0] == n
+                    and n <= buf.shape[0]
+                    and v.shape[1:] == buf.shape[1:]
+                    and v.dtype == buf.dtype
+                ):
                     if v.data_ptr() != buf.data_ptr():  # not written in place already
                         buf[:n].copy_(v)
                 else:
@@ -112,8 +123,9 @@ LEASE = 2 if hasattr(torch._C, "_storage_Use_Count") else 0
 class _Worker:
     def __init__(self, ctx, dataset, collate, prefetch: int, capacity: int, threads: int):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_loop, daemon=True,
-                                   args=(child, dataset, collate, prefetch + LEASE, capacity, threads))
+        self.process = ctx.Process(
+            target=_worker_loop, daemon=True, args=(child, dataset, collate, prefetch + LEASE, capacity, threads)
+        )
         self.process.start()
         child.close()
         self.prefetch = prefetch
@@ -147,8 +159,10 @@ class _Worker:
 
     def _dead(self) -> RuntimeError:
         self.process.join(timeout=1)
-        return RuntimeError(f"data worker (pid {self.process.pid}) exited unexpectedly with code "
-                            f"{self.process.exitcode}; no batch can be made")
+        return RuntimeError(
+            f"data worker (pid {self.process.pid}) exited unexpectedly with code "
+            f"{self.process.exitcode}; no batch can be made"
+        )
 
     def submit(self, items) -> None:
         slot = self.free.popleft()
@@ -209,12 +223,16 @@ class RingDataLoader(DataLoader):
             raise ValueError("RingDataLoader runs its own workers: give workers=N, not num_workers")
         for unsupported in ("pin_memory", "timeout", "worker_init_fn"):
             if workers and kwargs.get(unsupported):
-                raise ValueError(f"RingDataLoader workers do not support {unsupported}={kwargs[unsupported]!r}; "
-                                 f"leave it unset or use workers=0")
+                raise ValueError(
+                    f"RingDataLoader workers do not support {unsupported}={kwargs[unsupported]!r}; "
+                    f"leave it unset or use workers=0"
+                )
         super().__init__(dataset, *args, **kwargs)
         if workers and not hasattr(dataset, "__getitems__"):
-            raise TypeError(f"RingDataLoader workers need a dataset that makes whole batches (__getitems__); "
-                            f"{type(dataset).__name__} has none")
+            raise TypeError(
+                f"RingDataLoader workers need a dataset that makes whole batches (__getitems__); "
+                f"{type(dataset).__name__} has none"
+            )
         if workers and self.batch_sampler is None:
             raise ValueError("RingDataLoader workers need a batch_size (batches are made whole)")
         self.workers, self.prefetch, self.worker_threads = workers, prefetch, worker_threads
@@ -223,8 +241,10 @@ class RingDataLoader(DataLoader):
     def _start(self) -> list[_Worker]:
         if self._pool is None:
             ctx = self.multiprocessing_context or multiprocessing.get_context()
-            self._pool = [_Worker(ctx, self.dataset, self.collate_fn, self.prefetch, self.batch_size or 0,
-                                  self.worker_threads) for _ in range(self.workers)]
+            self._pool = [
+                _Worker(ctx, self.dataset, self.collate_fn, self.prefetch, self.batch_size or 0, self.worker_threads)
+                for _ in range(self.workers)
+            ]
         return self._pool
 
     def __iter__(self):

@@ -24,8 +24,14 @@ class StoredDataModule(L.LightningDataModule):
         device = getattr(ds, "device", None)
         workers = 0 if getattr(device, "type", "cpu") == "cuda" else self.num_workers
         sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(self.seed)) if shuffle else None
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
-                          collate_fn=passthrough_collate, persistent_workers=workers > 0)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=passthrough_collate,
+            persistent_workers=workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def confusion_figure(matrix, class_names: list[str] | None = None, path: str | None = None, title: str = "confusion matrix",
-                     normalize: bool = True):
+def confusion_figure(
+    matrix,
+    class_names: list[str] | None = None,
+    path: str | None = None,
+    title: str = "confusion matrix",
+    normalize: bool = True,
+):
     """Draw ``matrix`` (rows = true, columns = predicted) with counts; returns the figure and saves
     it to ``path`` when given. Rows are normalised to recall per class when ``normalize``."""
     import matplotlib
@@ -29,8 +34,15 @@ def confusion_figure(matrix, class_names: list[str] | None = None, path: str | N
     if n <= 20:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                        color="white" if shown[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{int(m[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if shown[i, j] > 0.5 else "black",
+                )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     if path:

@@ -42,8 +42,9 @@ def _reduce_channels(x: Tensor, is_scores: bool) -> Tensor:
     return x
 
 
-def label_metrics(pred, target, k: int = 3, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one",
-                  pa_k: float = 20.0) -> dict[str, float]:
+def label_metrics(
+    pred, target, k: int = 3, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one", pa_k: float = 20.0
+) -> dict[str, float]:
     """Every figure of binary flags (see the module docstring)."""
     out: dict[str, float] = {}
     out.update(point_prf(pred, target))
@@ -56,9 +57,20 @@ def label_metrics(pred, target, k: int = 3, alpha: float = 0.0, bias: str = "fla
     return out
 
 
-def evaluate(prediction, target, *, kind: str = "auto", threshold: float | None = None, k: int = 3,
-             alpha: float = 0.0, bias: str = "flat", cardinality: str = "one", pa_k: float = 20.0,
-             vus_window: int | None = None, vus_thresholds: int = 250) -> dict[str, float]:
+def evaluate(
+    prediction,
+    target,
+    *,
+    kind: str = "auto",
+    threshold: float | None = None,
+    k: int = 3,
+    alpha: float = 0.0,
+    bias: str = "flat",
+    cardinality: str = "one",
+    pa_k: float = 20.0,
+    vus_window: int | None = None,
+    vus_thresholds: int = 250,
+) -> dict[str, float]:
     """All figures of ``prediction`` (scores or flags) against the 0/1 ``target``, as a flat dict.
 
     Args:
@@ -73,7 +85,9 @@ def evaluate(prediction, target, *, kind: str = "auto", threshold: float | None 
     pred = _reduce_channels(pred, is_scores)
     tgt = _reduce_channels(tgt, False)
     if pred.shape != tgt.shape:
-        raise ConfigError(f"prediction has shape {tuple(pred.shape)} but target has {tuple(tgt.shape)}; they must match")
+        raise ConfigError(
+            f"prediction has shape {tuple(pred.shape)} but target has {tuple(tgt.shape)}; they must match"
+        )
     out: dict[str, float] = {}
     if is_scores:
         scores = pred.to(torch.float64)

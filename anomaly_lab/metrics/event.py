@@ -29,5 +29,9 @@ def event_scores(pred, target) -> dict[str, float]:
     recall = float(found.double().mean()) if len(true_seg) else 0.0
     precision = float(touching.double().mean()) if len(pred_seg) else 0.0
     point_precision = point_prf(p, t)["precision"]
-    return {"event_precision": precision, "event_recall": recall, "event_f1": f1_of(precision, recall),
-            "composite_f1": f1_of(point_precision, recall)}
+    return {
+        "event_precision": precision,
+        "event_recall": recall,
+        "event_f1": f1_of(precision, recall),
+        "composite_f1": f1_of(point_precision, recall),
+    }

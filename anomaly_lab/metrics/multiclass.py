@@ -47,12 +47,18 @@ def binary_scores(pred_anomalous: Tensor, true_anomalous: Tensor, beta: float = 
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     name = f"f{beta:g}"
-    return {"precision": precision, "recall": recall, name: fbeta(precision, recall, beta),
-            "fpr": fp / (fp + tn) if fp + tn else 0.0, "acc": (tp + tn) / max(1, tp + fp + fn + tn)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        name: fbeta(precision, recall, beta),
+        "fpr": fp / (fp + tn) if fp + tn else 0.0,
+        "acc": (tp + tn) / max(1, tp + fp + fn + tn),
+    }
 
 
-def classification_scores(pred: Tensor, true: Tensor, class_names: Sequence[str], beta: float = 2.0,
-                          normal_class: int = 0) -> tuple[dict[str, float], Tensor]:
+def classification_scores(
+    pred: Tensor, true: Tensor, class_names: Sequence[str], beta: float = 2.0, normal_class: int = 0
+) -> tuple[dict[str, float], Tensor]:
     """Every figure the spectrogram models report, as a flat dict of floats, and the confusion matrix.
 
     Keys: ``acc``; ``precision_weighted``, ``recall_weighted``, ``f1_weighted`` (weighted by
@@ -81,8 +87,14 @@ def classification_scores(pred: Tensor, true: Tensor, class_names: Sequence[str]
     return out, cm
 
 
-def save_report(scores: dict[str, float], confusion: Tensor, class_names: Sequence[str], out_dir: str,
-                stage: str = "test", title: str | None = None) -> dict[str, str]:
+def save_report(
+    scores: dict[str, float],
+    confusion: Tensor,
+    class_names: Sequence[str],
+    out_dir: str,
+    stage: str = "test",
+    title: str | None = None,
+) -> dict[str, str]:
     """Write ``<stage>_report.json`` (scores and confusion matrix) and ``<stage>_confusion_matrix.png``
     into ``out_dir``; returns the two paths."""
     import json
@@ -95,6 +107,10 @@ def save_report(scores: dict[str, float], confusion: Tensor, class_names: Sequen
     with open(report_path, "w") as fh:
         json.dump({"scores": scores, "classes": list(class_names), "confusion": confusion.tolist()}, fh, indent=2)
     figure_path = os.path.join(out_dir, f"{stage}_confusion_matrix.png")
-    confusion_figure(confusion.numpy(), list(class_names), path=figure_path,
-                     title=title or f"{stage}: true vs predicted (rows normalised, counts shown)")
+    confusion_figure(
+        confusion.numpy(),
+        list(class_names),
+        path=figure_path,
+        title=title or f"{stage}: true vs predicted (rows normalised, counts shown)",
+    )
     return {"report": report_path, "confusion": figure_path}

@@ -104,5 +104,9 @@ def best_f1(scores, target) -> dict[str, float]:
         return {"f1": 0.0, "precision": 0.0, "recall": 0.0, "threshold": math.inf}
     f1 = 2 * tps / (tps + fps + pos)
     k = int(torch.argmax(f1))
-    return {"f1": float(f1[k]), "precision": float(tps[k] / (tps[k] + fps[k])), "recall": float(tps[k] / pos),
-            "threshold": float(thr[k])}
+    return {
+        "f1": float(f1[k]),
+        "precision": float(tps[k] / (tps[k] + fps[k])),
+        "recall": float(tps[k] / pos),
+        "threshold": float(thr[k]),
+    }

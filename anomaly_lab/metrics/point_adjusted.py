@@ -43,8 +43,9 @@ def adjust(pred, target, k: float = 0.0) -> Tensor:
 def _prf(tp: Tensor, fp: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     precision = torch.where(tp + fp > 0, tp / (tp + fp).clamp(min=1), torch.zeros_like(tp))
     recall = torch.where(pos > 0, tp / pos.clamp(min=1), torch.zeros_like(tp))
-    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-300),
-                     torch.zeros_like(tp))
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-300), torch.zeros_like(tp)
+    )
     return precision, recall, f1
 
 

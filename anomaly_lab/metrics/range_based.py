@@ -80,8 +80,9 @@ def _side_scores(xs: Tensor, xe: Tensor, ys: Tensor, ye: Tensor, bias: str, card
     return count > 0, gamma * total
 
 
-def range_scores_of(real: Segments, pred: Segments, alpha: float = 0.0, bias: str = "flat",
-                    cardinality: str = "one") -> dict[str, float]:
+def range_scores_of(
+    real: Segments, pred: Segments, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one"
+) -> dict[str, float]:
     """Range-based ``precision``, ``recall`` and ``f1`` of two sets of runs on the same rows."""
     rs, re_ = real.flat_start, real.flat_end
     ps, pe = pred.flat_start, pred.flat_end

@@ -30,8 +30,22 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError
 
-SEED_KEYS = ("td", "tdir", "dair", "exact_match", "detected_anomaly", "missed_anomaly", "false_anomaly",
-             "average_td", "average_tdir", "average_dair", "average_em", "average_da", "average_ma", "average_fa")
+SEED_KEYS = (
+    "td",
+    "tdir",
+    "dair",
+    "exact_match",
+    "detected_anomaly",
+    "missed_anomaly",
+    "false_anomaly",
+    "average_td",
+    "average_tdir",
+    "average_dair",
+    "average_em",
+    "average_da",
+    "average_ma",
+    "average_fa",
+)
 
 
 def _nearest_distance(source: Tensor, other: Tensor, lengths: Tensor) -> Tensor:
@@ -106,10 +120,14 @@ def seed_evaluate(targets: Sequence[Sequence], candidates: Sequence[Sequence], k
     if not targets:
         raise ConfigError("'targets' has no rows; give at least one row of 0/1 values")
     if len(candidates) != len(targets):
-        raise ConfigError(f"'targets' has {len(targets)} rows but 'candidates' has {len(candidates)}; rows pair by index")
+        raise ConfigError(
+            f"'targets' has {len(targets)} rows but 'candidates' has {len(candidates)}; rows pair by index"
+        )
     for i, (t, c) in enumerate(zip(targets, candidates)):
         if len(t) != len(c):
-            raise ConfigError(f"row {i}: target has {len(t)} values but candidate has {len(c)}; rows must have equal lengths")
+            raise ConfigError(
+                f"row {i}: target has {len(t)} values but candidate has {len(c)}; rows must have equal lengths"
+            )
     lengths = torch.tensor([len(t) for t in targets], dtype=torch.int64)
     width = max(1, int(lengths.max()))
     tgt, cand = _pad(targets, width), _pad(candidates, width)
@@ -121,10 +139,19 @@ def seed_evaluate(targets: Sequence[Sequence], candidates: Sequence[Sequence], k
         tdir.append(_ratio(em + da, em + da + ma, "TDIR (no anomaly in the target)", i))
         dair.append(_ratio(em + da, em + da + fa, "DAIR (no anomaly found and no false anomaly)", i))
     return {
-        "td": td, "tdir": tdir, "dair": dair, "exact_match": counts["em"], "detected_anomaly": counts["da"],
-        "missed_anomaly": counts["ma"], "false_anomaly": counts["fa"],
-        "average_td": _mean(td), "average_tdir": _mean(tdir), "average_dair": _mean(dair),
-        "average_em": _mean(counts["em"]), "average_da": _mean(counts["da"]), "average_ma": _mean(counts["ma"]),
+        "td": td,
+        "tdir": tdir,
+        "dair": dair,
+        "exact_match": counts["em"],
+        "detected_anomaly": counts["da"],
+        "missed_anomaly": counts["ma"],
+        "false_anomaly": counts["fa"],
+        "average_td": _mean(td),
+        "average_tdir": _mean(tdir),
+        "average_dair": _mean(dair),
+        "average_em": _mean(counts["em"]),
+        "average_da": _mean(counts["da"]),
+        "average_ma": _mean(counts["ma"]),
         "average_fa": _mean(counts["fa"]),
     }
 
@@ -132,7 +159,9 @@ def seed_evaluate(targets: Sequence[Sequence], candidates: Sequence[Sequence], k
 def evaluate_model(payload: dict) -> dict:
     """The seed's ``eval`` task on its JSON input ``{"targets", "candidates", "range"}``."""
     if not isinstance(payload, dict):
-        raise ConfigError(f"eval input must be a JSON object with targets, candidates and range; got {type(payload).__name__}")
+        raise ConfigError(
+            f"eval input must be a JSON object with targets, candidates and range; got {type(payload).__name__}"
+        )
     missing = [key for key in ("targets", "candidates", "range") if key not in payload]
     if missing:
         raise ConfigError(f"eval input lacks {missing}; it needs 'targets', 'candidates' and 'range'")
@@ -151,6 +180,13 @@ def seed_scores(pred, target, k: int = 3) -> dict[str, float]:
     em, da, ma, fa = (counts[n].to(torch.float64) for n in ("em", "da", "ma", "fa"))
     tdir = (em + da) / (em + da + ma)
     dair = (em + da) / (em + da + fa)
-    out = {"td": temporal_distance(t, c).to(torch.float64).mean(), "tdir": tdir.nanmean(), "dair": dair.nanmean(),
-           "em": em.mean(), "da": da.mean(), "ma": ma.mean(), "fa": fa.mean()}
+    out = {
+        "td": temporal_distance(t, c).to(torch.float64).mean(),
+        "tdir": tdir.nanmean(),
+        "dair": dair.nanmean(),
+        "em": em.mean(),
+        "da": da.mean(),
+        "ma": ma.mean(),
+        "fa": fa.mean(),
+    }
     return {k2: float(v) for k2, v in out.items()}

@@ -19,7 +19,9 @@ def step_prf(pred: Tensor, target: Tensor) -> dict[str, Tensor]:
     fn = (~pred & target).sum().float()
     precision = torch.where(tp + fp > 0, tp / (tp + fp).clamp(min=1), torch.zeros_like(tp))
     recall = torch.where(tp + fn > 0, tp / (tp + fn).clamp(min=1), torch.zeros_like(tp))
-    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), torch.zeros_like(tp))
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), torch.zeros_like(tp)
+    )
     return {"precision": precision, "recall": recall, "f1": f1}
 
 

@@ -150,8 +150,13 @@ class VideoScores:
         self.pixels = BinnedAUROC(pixel_bins)
         self.has_pixels = False
 
-    def update(self, errors: Tensor, frame_labels: Tensor | None = None, pixel_errors: Tensor | None = None,
-               masks: Tensor | None = None) -> None:
+    def update(
+        self,
+        errors: Tensor,
+        frame_labels: Tensor | None = None,
+        pixel_errors: Tensor | None = None,
+        masks: Tensor | None = None,
+    ) -> None:
         errors = errors.detach().to("cpu", torch.float32)
         self.errors.append(errors)
         if frame_labels is None:
@@ -160,8 +165,9 @@ class VideoScores:
         self.labels.append(frame_labels)
         if pixel_errors is not None and masks is not None:
             known = frame_labels.to(pixel_errors.device)
-            pix_labels = torch.where(known[..., None, None, None] >= 0, masks.to(torch.int64),
-                                     torch.full_like(masks, -1, dtype=torch.int64))
+            pix_labels = torch.where(
+                known[..., None, None, None] >= 0, masks.to(torch.int64), torch.full_like(masks, -1, dtype=torch.int64)
+            )
             self.pixels.update(pixel_errors.detach(), pix_labels)
             self.has_pixels = True
 
@@ -169,8 +175,11 @@ class VideoScores:
         if not self.errors:
             return {}
         errors, labels = torch.cat(self.errors), torch.cat(self.labels)
-        out = {"frame_auroc": auroc(errors, labels), "frame_auprc": average_precision(errors, labels),
-               "regularity_auroc": auroc(1.0 - regularity(errors), labels)}
+        out = {
+            "frame_auroc": auroc(errors, labels),
+            "frame_auprc": average_precision(errors, labels),
+            "regularity_auroc": auroc(1.0 - regularity(errors), labels),
+        }
         if self.has_pixels:
             out["pixel_auroc"] = self.pixels.compute()
         return out

@@ -62,7 +62,8 @@ def _buffered(seg, rows: int, steps: int, window: int, device) -> tuple[Tensor, 
     base = seg.row * steps
     inside = torch.repeat_interleave(base + seg.start, seg.length) + (
         torch.arange(int(seg.length.sum()), device=device)
-        - torch.repeat_interleave(seg.length.cumsum(0) - seg.length, seg.length))
+        - torch.repeat_interleave(seg.length.cumsum(0) - seg.length, seg.length)
+    )
     labels[inside] = 1.0
     half = window // 2
     if half > 0:
@@ -127,7 +128,11 @@ def range_auc_curves(scores, target, window: int, thresholds: int = 250) -> dict
     fpr = (flagged.to(torch.float64) - tp) / (n - p_new)
     precision = tp / flagged.to(torch.float64)
     one, zero = tpr.new_ones(1), tpr.new_zeros(1)
-    return {"tpr": torch.cat([zero, tpr, one]), "fpr": torch.cat([zero, fpr, one]), "precision": torch.cat([one, precision])}
+    return {
+        "tpr": torch.cat([zero, tpr, one]),
+        "fpr": torch.cat([zero, fpr, one]),
+        "precision": torch.cat([one, precision]),
+    }
 
 
 def range_auc(scores, target, window: int, thresholds: int = 250) -> dict[str, float]:

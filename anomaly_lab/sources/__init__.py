@@ -42,4 +42,12 @@ def load_source(
     return load_torchvision(str(root), split=split, dataset=dataset, download=download, device=device)
 
 
-__all__ = ["ImageSource", "SOURCE_KINDS", "load_source", "load_bundled_mnist", "load_idx", "load_torchvision", "read_idx"]
+__all__ = [
+    "ImageSource",
+    "SOURCE_KINDS",
+    "load_source",
+    "load_bundled_mnist",
+    "load_idx",
+    "load_torchvision",
+    "read_idx",
+]

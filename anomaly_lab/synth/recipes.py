@@ -46,7 +46,9 @@ def _perspective(x, rng, s, distortion, fill):
 
 
 def _erase(x, rng, s, scale, ratio, value):
-    boxes = erasing.sample_erase_boxes(rng, s, x.shape[-2], x.shape[-1], _pair("erase scale", scale), _pair("erase ratio", ratio))
+    boxes = erasing.sample_erase_boxes(
+        rng, s, x.shape[-2], x.shape[-1], _pair("erase scale", scale), _pair("erase ratio", ratio)
+    )
     return erasing.erase(x, boxes, value)
 
 
@@ -71,7 +73,9 @@ def _rotate(x, rng, s, degrees, fill):
 
 
 def _affine(x, rng, s, degrees, translate, scale, shear, fill):
-    p = geometry.sample_affine_params(rng, s, float(degrees), float(translate), _pair("affine scale", scale), float(shear), tuple(x.shape[-2:]))
+    p = geometry.sample_affine_params(
+        rng, s, float(degrees), float(translate), _pair("affine scale", scale), float(shear), tuple(x.shape[-2:])
+    )
     return geometry.affine(x, p["angle"], p["translate"], p["scale"], p["shear"], fill=fill)
 
 
@@ -169,7 +173,9 @@ def make_recipe(spec: str | Mapping | Recipe) -> Recipe:
         return spec
     if isinstance(spec, str):
         if spec not in PRESETS:
-            raise ConfigError(f"recipe={spec!r} is not a known recipe; choose one of {list(PRESETS)} or give {{name, ops}}")
+            raise ConfigError(
+                f"recipe={spec!r} is not a known recipe; choose one of {list(PRESETS)} or give {{name, ops}}"
+            )
         return Recipe(spec, tuple(make_op(o) for o in PRESETS[spec]))
     if isinstance(spec, Mapping):
         if "name" not in spec or "ops" not in spec:
@@ -184,7 +190,9 @@ def make_recipes(specs: Sequence) -> list[Recipe]:
         raise ConfigError(f"recipes={specs!r} must be a list of at least 2 recipes")
     recipes = [make_recipe(s) for s in specs]
     if len(recipes) < 2:
-        raise ConfigError(f"recipes={[r.name for r in recipes]} has {len(recipes)}; A and B must differ, so give at least 2")
+        raise ConfigError(
+            f"recipes={[r.name for r in recipes]} has {len(recipes)}; A and B must differ, so give at least 2"
+        )
     names = [r.name for r in recipes]
     if len(set(names)) != len(names):
         raise ConfigError(f"recipes={names} repeats a name; each recipe needs its own name")

@@ -32,7 +32,9 @@ def reference_recipe(name: str) -> torch.nn.Module:
         "perspective": v2.RandomPerspective(distortion_scale=0.9, p=1.0, fill=0),
         "erase": _erasing(),
         "noise": v2.GaussianNoise(mean=0.0, sigma=0.01, clip=False),
-        "both": v2.Compose([_erasing(), _EightBitRoundTrip(), v2.RandomPerspective(distortion_scale=0.5, p=1.0, fill=0)]),
+        "both": v2.Compose(
+            [_erasing(), _EightBitRoundTrip(), v2.RandomPerspective(distortion_scale=0.5, p=1.0, fill=0)]
+        ),
         "blur": v2.GaussianBlur(kernel_size=15, sigma=(0.1, 2.0)),
         "sharpness": v2.RandomAdjustSharpness(sharpness_factor=4, p=1.0),
     }
@@ -48,8 +50,9 @@ def reference_frame(image_u8: torch.Tensor, recipe: str, size: int = 50) -> torc
     return F.normalize(out, [MEAN], [STD])
 
 
-def reference_sequence(images: torch.Tensor, labels: torch.Tensor, recipes: list[str], k: int, seq_len: int = 10,
-                       size: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_sequence(
+    images: torch.Tensor, labels: torch.Tensor, recipes: list[str], k: int, seq_len: int = 10, size: int = 50
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One RandomAnomaly sequence the notebook's way (Python loop, global RNG): returns
     ``x`` (T+1, 1, S, S) and ``y`` (T+1,)."""
     digit = int(labels[k % len(labels)])

@@ -26,8 +26,14 @@ class NonFiniteLossError(AnomalyLabError):
 
 
 class LocationModule(L.LightningModule):
-    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0, per_step_weight: float = 0.0,
-                 num_classes: int | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        per_step_weight: float = 0.0,
+        num_classes: int | None = None,
+    ):
         super().__init__()
         check_range("model.lr", lr, 0.0, low_inclusive=False)
         check_range("model.per_step_weight", per_step_weight, 0.0)
@@ -42,8 +48,11 @@ class LocationModule(L.LightningModule):
 
     # -- parameters --------------------------------------------------------------------------------
     def trainable_weights(self) -> int:
-        n = self.net.trainable_weights() if hasattr(self.net, "trainable_weights") else sum(
-            p.numel() for p in self.net.parameters() if p.requires_grad)
+        n = (
+            self.net.trainable_weights()
+            if hasattr(self.net, "trainable_weights")
+            else sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        )
         if self.step_head is not None:
             n += sum(p.numel() for p in self.step_head.parameters())
         return int(n)
@@ -67,11 +76,18 @@ class LocationModule(L.LightningModule):
             flags = y[:, :-1].float()
             loss = loss + self.per_step_weight * F.binary_cross_entropy_with_logits(flag_logits, flags)
             prf = step_prf(flag_logits > 0, flags > 0.5)
-            log.update({f"{stage}/step_precision": prf["precision"], f"{stage}/step_recall": prf["recall"], f"{stage}/step_f1": prf["f1"]})
+            log.update(
+                {
+                    f"{stage}/step_precision": prf["precision"],
+                    f"{stage}/step_recall": prf["recall"],
+                    f"{stage}/step_f1": prf["f1"],
+                }
+            )
         if stage == "train" and not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss became {float(loss)} at step {self.global_step} (model.lr={self.lr}); "
-                "lower model.lr or check the data for NaN/inf")
+                "lower model.lr or check the data for NaN/inf"
+            )
         log[f"{stage}/loss"] = loss
         self.log_dict(log, prog_bar=stage != "train", on_step=False, on_epoch=True, batch_size=b)
         if stage == "test":

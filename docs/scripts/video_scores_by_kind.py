@@ -18,10 +18,10 @@ import os
 
 import torch
 
-from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
-from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
 from anomaly_lab.core.splits import split_offset
 from anomaly_lab.metrics.video import auroc, frame_errors
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
 from anomaly_lab.models.conv_lstm_ae.lightning_model import ConvLSTMAEModule
 from anomaly_lab.models.frame_statistics import InkHistogramConsistency
 
@@ -39,8 +39,13 @@ def main() -> None:
     trained = ConvLSTMAEModule.load_from_checkpoint(args.checkpoint, map_location="cpu", weights_only=True).eval()
     torch.manual_seed(0)
     untrained = ConvLSTMAEModule(**dict(trained.hparams)).eval()
-    gen = MovingMnistGenerator(seq_len=10, seed=0, device="cpu", kinds={k: 1.0 for k in KINDS},
-                               similarity={"method": "tsne_kmeans", "n_clusters": 30})
+    gen = MovingMnistGenerator(
+        seq_len=10,
+        seed=0,
+        device="cpu",
+        kinds={k: 1.0 for k in KINDS},
+        similarity={"method": "tsne_kmeans", "n_clusters": 30},
+    )
     untrained.calibrate_consistency(gen.generate(torch.arange(trained.consistency_clips))["frames"].float() / 255)
     batch = gen.generate(torch.arange(args.clips) + split_offset("test"))
     clips = (batch["frames"].float() / 255).split(50)

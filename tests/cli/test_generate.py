@@ -9,15 +9,20 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from tests.conftest import REPO_ROOT
 
 
 def run_generate(*overrides, cwd=None):
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides],
-                          capture_output=True, text=True, cwd=cwd or REPO_ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO_ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_default_layout_matches_the_published_files(tmp_path):
@@ -25,7 +30,13 @@ def test_default_layout_matches_the_published_files(tmp_path):
     res = run_generate("size=40", "export.rows_per_file=16", "batch_size=16", f"out_dir={out}", "device=cpu", "seed=3")
     assert res.returncode == 0, res.stderr
     names = sorted(os.listdir(out))
-    assert names == ["manifest.json", "preview.png", "train-00000.parquet", "train-00001.parquet", "train-00002.parquet"]
+    assert names == [
+        "manifest.json",
+        "preview.png",
+        "train-00000.parquet",
+        "train-00001.parquet",
+        "train-00002.parquet",
+    ]
     schema = pq.read_schema(out / "train-00000.parquet")
     assert str(schema.field("x").type) == "list<element: list<element: float>>"
     assert str(schema.field("y").type) == "list<element: int64>"
@@ -84,10 +95,14 @@ BAD = [
 @pytest.mark.parametrize("overrides,needle", BAD)
 def test_bad_input_is_one_clear_line_and_leaves_nothing(tmp_path, overrides, needle):
     out = tmp_path / "never"
-    res = run_generate("size=4", f"out_dir={out}", "device=cpu", *[o for o in overrides if not o.startswith("size=")] +
-                       [o for o in overrides if o.startswith("size=")])
+    res = run_generate(
+        "size=4",
+        f"out_dir={out}",
+        "device=cpu",
+        *[o for o in overrides if not o.startswith("size=")] + [o for o in overrides if o.startswith("size=")],
+    )
     assert res.returncode == 2, res.stderr
-    lines = [l for l in res.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr
     assert not out.exists()

@@ -16,7 +16,11 @@ from anomaly_lab.cli.main import main, run_eval
 from anomaly_lab.metrics.seed_eval import SEED_KEYS, evaluate_model
 from tests.conftest import REPO_ROOT
 
-README_EVAL = {"targets": [[0, 0, 0, 0, 1], [0, 1, 0, 0, 0]], "candidates": [[1, 0, 0, 1, 0], [0, 0, 1, 1, 0]], "range": 3}
+README_EVAL = {
+    "targets": [[0, 0, 0, 0, 1], [0, 1, 0, 0, 0]],
+    "candidates": [[1, 0, 0, 1, 0], [0, 0, 1, 1, 0]],
+    "range": 3,
+}
 
 
 def write_json(path, payload):
@@ -28,14 +32,18 @@ def seed_reference(payload):
     """The seed's loops, restated for a check (its TD and counting method on one row at a time)."""
     out = {k: [] for k in ("td", "tdir", "dair", "exact_match", "detected_anomaly", "missed_anomaly", "false_anomaly")}
     for t, c in zip(payload["targets"], payload["candidates"]):
-        ttc = sum(min([abs(i - j) for j, cp in enumerate(c) if cp == 1], default=len(t)) for i, tp in enumerate(t) if tp == 1)
-        ctt = sum(min([abs(i - j) for i, tp in enumerate(t) if tp == 1], default=len(c)) for j, cp in enumerate(c) if cp == 1)
+        ttc = sum(
+            min([abs(i - j) for j, cp in enumerate(c) if cp == 1], default=len(t)) for i, tp in enumerate(t) if tp == 1
+        )
+        ctt = sum(
+            min([abs(i - j) for i, tp in enumerate(t) if tp == 1], default=len(c)) for j, cp in enumerate(c) if cp == 1
+        )
         em = da = ma = fa = 0
         for i, tp in enumerate(t):
             if tp == 1:
                 if c[i] == 1:
                     em += 1
-                elif 1 in c[max(0, i - payload["range"]):i + payload["range"] + 1]:
+                elif 1 in c[max(0, i - payload["range"]) : i + payload["range"] + 1]:
                     da += 1
                 else:
                     ma += 1
@@ -87,13 +95,16 @@ def test_eval_rows_without_anomalies_give_nan_and_a_warning(tmp_path):
     assert saved["tdir"] == [None, 1.0]  # NaN is written as JSON null
 
 
-@pytest.mark.parametrize("payload, match", [
-    ({"targets": [[0, 1]], "candidates": [[0]], "range": 1}, "row 0: target has 2 values but candidate has 1"),
-    ({"targets": [[0, 1]], "candidates": [[0, 1], [1, 1]], "range": 1}, "1 rows but 'candidates' has 2"),
-    ({"targets": [[0, 1]], "candidates": [[0, 1]]}, "lacks \\['range'\\]"),
-    ({"targets": [[0, 1]], "candidates": [[0, 1]], "range": -1}, "range"),
-    ({"targets": [0, 1], "candidates": [[0, 1]], "range": 1}, "list of rows"),
-])
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        ({"targets": [[0, 1]], "candidates": [[0]], "range": 1}, "row 0: target has 2 values but candidate has 1"),
+        ({"targets": [[0, 1]], "candidates": [[0, 1], [1, 1]], "range": 1}, "1 rows but 'candidates' has 2"),
+        ({"targets": [[0, 1]], "candidates": [[0, 1]]}, "lacks \\['range'\\]"),
+        ({"targets": [[0, 1]], "candidates": [[0, 1]], "range": -1}, "range"),
+        ({"targets": [0, 1], "candidates": [[0, 1]], "range": 1}, "list of rows"),
+    ],
+)
 def test_eval_errors_are_clear(payload, match):
     from anomaly_lab.core.errors import ConfigError
 
@@ -127,25 +138,48 @@ def test_cli_seed_spelling_and_subcommand_in_process(tmp_path):
 
 def _occupancy_like(path, n=300):
     steps = np.arange(n)
-    pd.DataFrame({"date": pd.date_range("2015-02-04 17:51:00", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
-                  "Temperature": 23 + np.sin(steps / 20), "Humidity": 27 + np.cos(steps / 30)}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "date": pd.date_range("2015-02-04 17:51:00", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+            "Temperature": 23 + np.sin(steps / 20),
+            "Humidity": 27 + np.cos(steps / 30),
+        }
+    ).to_csv(path, index=False)
 
 
 def test_console_script_and_module_run_both_tasks(tmp_path):
     csv = tmp_path / "occ.csv"
     _occupancy_like(csv)
-    ano = write_json(tmp_path / "ano.json", {
-        "train_params": {"columns": ["Temperature", "Humidity"], "sequence_length": 10},
-        "noise_params": {"anomally_normal_ratio": 0.05, "noise": 0.1, "wave": False, "wave_length": 10,
-                         "columns": ["Temperature", "Humidity"], "noise_direction": "p", "path": str(csv),
-                         "csv_mode": "single", "key": "date", "dates": [["2015-02-04 18:00:00", "2015-02-04 20:00:00"]],
-                         "nrows": 8144},
-        "imdir": str(tmp_path / "img")})
+    ano = write_json(
+        tmp_path / "ano.json",
+        {
+            "train_params": {"columns": ["Temperature", "Humidity"], "sequence_length": 10},
+            "noise_params": {
+                "anomally_normal_ratio": 0.05,
+                "noise": 0.1,
+                "wave": False,
+                "wave_length": 10,
+                "columns": ["Temperature", "Humidity"],
+                "noise_direction": "p",
+                "path": str(csv),
+                "csv_mode": "single",
+                "key": "date",
+                "dates": [["2015-02-04 18:00:00", "2015-02-04 20:00:00"]],
+                "nrows": 8144,
+            },
+            "imdir": str(tmp_path / "img"),
+        },
+    )
     ev = write_json(tmp_path / "eval.json", README_EVAL)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "anomaly_lab.cli.main", "ano", "-f", ano, "-d", str(out)], capture_output=True,
-                         text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "anomaly_lab.cli.main", "ano", "-f", ano, "-d", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     index = json.loads((out / "0randomNoiseIndex.json").read_text())["anoindex"]
     assert len(index) == 6  # int(120 rows * 0.05)

@@ -17,21 +17,33 @@ N = 400
 @pytest.fixture
 def csv(tmp_path):
     steps = np.arange(N)
-    pd.DataFrame({
-        "date": pd.date_range("2015-02-04 17:51:00", periods=N, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
-        "Temperature": 23 + np.sin(steps / 20),
-        "Humidity": 27 + np.cos(steps / 30),
-        "Light": np.where(steps % 100 < 50, 400.0, 0.0),
-        "Room": ["a"] * N,
-    }).to_csv(tmp_path / "occ.csv", index=False)
+    pd.DataFrame(
+        {
+            "date": pd.date_range("2015-02-04 17:51:00", periods=N, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+            "Temperature": 23 + np.sin(steps / 20),
+            "Humidity": 27 + np.cos(steps / 30),
+            "Light": np.where(steps % 100 < 50, 400.0, 0.0),
+            "Room": ["a"] * N,
+        }
+    ).to_csv(tmp_path / "occ.csv", index=False)
     return str(tmp_path / "occ.csv")
 
 
 def noise_params(csv, **kw):
     # the seed README's example, README spelling of the ratio; test slice 18:31 < date <= 20:31 = 120 rows
-    params = {"anomally_normal_ratio": 0.05, "noise": 0.1, "wave": False, "wave_length": 10,
-              "columns": ["Temperature", "Humidity"], "noise_direction": "p", "path": csv, "csv_mode": "single",
-              "key": "date", "dates": [["2015-02-04 18:31:00", "2015-02-04 20:31:00"]], "nrows": 8144}
+    params = {
+        "anomally_normal_ratio": 0.05,
+        "noise": 0.1,
+        "wave": False,
+        "wave_length": 10,
+        "columns": ["Temperature", "Humidity"],
+        "noise_direction": "p",
+        "path": csv,
+        "csv_mode": "single",
+        "key": "date",
+        "dates": [["2015-02-04 18:31:00", "2015-02-04 20:31:00"]],
+        "nrows": 8144,
+    }
     params.update(kw)
     return params
 
@@ -75,8 +87,12 @@ def test_waves_report_every_changed_row(csv):
 
 
 def test_all_columns_seed_and_several_pairs(csv):
-    params = noise_params(csv, columns=[], seed=1, dates=[["2015-02-04 18:31:00", "2015-02-04 20:31:00"],
-                                                          ["2015-02-04 21:00:00", "2015-02-04 22:00:00"]])
+    params = noise_params(
+        csv,
+        columns=[],
+        seed=1,
+        dates=[["2015-02-04 18:31:00", "2015-02-04 20:31:00"], ["2015-02-04 21:00:00", "2015-02-04 22:00:00"]],
+    )
     first, second = noise_anomalies(params)
     assert list(first.frame.columns) == ["Temperature", "Humidity", "Light"]  # every numeric column
     assert len(second.frame) == 60 and len(second.anoindex) == 3
@@ -92,15 +108,18 @@ def test_gaussian_kind_adds_scaled_noise(csv):
     assert (delta[res.anoindex] != 0).all() and (np.delete(delta, res.anoindex, 0) == 0).all()
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"noise_direction": "x"}, "noise_direction"),
-    ({"wave": True, "wave_length": 0}, "wave_length"),
-    ({"wave": True, "wave_length": 500}, "longer than the test slice"),
-    ({"colour": "red"}, "unknown keys"),
-    ({"columns": ["Room"]}, "not numeric"),
-    ({"dates": [["2020-01-01", "2020-01-02"]]}, "selects no row"),
-    ({"csv_mode": "many"}, "csv_mode"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"noise_direction": "x"}, "noise_direction"),
+        ({"wave": True, "wave_length": 0}, "wave_length"),
+        ({"wave": True, "wave_length": 500}, "longer than the test slice"),
+        ({"colour": "red"}, "unknown keys"),
+        ({"columns": ["Room"]}, "not numeric"),
+        ({"dates": [["2020-01-01", "2020-01-02"]]}, "selects no row"),
+        ({"csv_mode": "many"}, "csv_mode"),
+    ],
+)
 def test_noise_errors(csv, kw, match):
     with pytest.raises((ConfigError, DataFileError), match=match):
         noise_anomalies(noise_params(csv, **kw))
@@ -110,8 +129,14 @@ def test_multi_csv_mode_joins_files_side_by_side(tmp_path):
     dates = pd.date_range("2021-01-01", periods=50, freq="h").strftime("%Y-%m-%d %H:%M:%S")
     pd.DataFrame({"date": dates, "b": np.arange(50.0) + 1}).to_csv(tmp_path / "part_b.csv", index=False)
     pd.DataFrame({"date": dates, "a": np.arange(50.0) + 100}).to_csv(tmp_path / "part_a.csv", index=False)
-    (res,) = noise_anomalies(noise_params(str(tmp_path / "part_"), csv_mode="multi", columns=[],
-                                          dates=[["2021-01-01 09:00:00", "2021-01-02 00:00:00"]]))
+    (res,) = noise_anomalies(
+        noise_params(
+            str(tmp_path / "part_"),
+            csv_mode="multi",
+            columns=[],
+            dates=[["2021-01-01 09:00:00", "2021-01-02 00:00:00"]],
+        )
+    )
     assert list(res.frame.columns) == ["a", "b"] and len(res.frame) == 15
     assert res.clean["a"].iloc[0] == 110.0
     with pytest.raises(DataFileError, match="found no file"):
@@ -129,8 +154,12 @@ def test_run_ano_writes_the_seed_files_and_plots(csv, tmp_path):
     back = np.loadtxt(out / "0randomNoise.csv", delimiter=",", skiprows=1)
     (res,) = noise_anomalies(noise_params(csv))
     assert np.array_equal(back, res.frame.to_numpy())  # %.18e keeps every bit
-    assert sorted(os.listdir(img / "ano")) == ["0randomNoise.png", "0randomNoiseClean.png", "1randomNoise.png",
-                                               "1randomNoiseClean.png"]
+    assert sorted(os.listdir(img / "ano")) == [
+        "0randomNoise.png",
+        "0randomNoiseClean.png",
+        "1randomNoise.png",
+        "1randomNoiseClean.png",
+    ]
     assert len(paths) == 6
     with pytest.raises(ConfigError, match="needs noise_params"):
         run_ano({"imdir": ""}, str(out))
@@ -139,9 +168,18 @@ def test_run_ano_writes_the_seed_files_and_plots(csv, tmp_path):
 
 
 def test_vae_path_labels_the_rows_it_changes(csv, tmp_path):
-    params = {"columns": ["Temperature", "Humidity"], "sequence_length": 10, "latent_space_dim": 4,
-              "learning_rate": 0.001, "batch_size": 64, "epochs": 1, "path": csv, "key": "date",
-              "dates": [["2015-02-04 18:31:00", "2015-02-04 20:31:00"]], "nrows": 8144}
+    params = {
+        "columns": ["Temperature", "Humidity"],
+        "sequence_length": 10,
+        "latent_space_dim": 4,
+        "learning_rate": 0.001,
+        "batch_size": 64,
+        "epochs": 1,
+        "path": csv,
+        "key": "date",
+        "dates": [["2015-02-04 18:31:00", "2015-02-04 20:31:00"]],
+        "nrows": 8144,
+    }
     (res,) = vae_anomalies(params)
     windows = res.extra["windows"]
     assert len(windows) == 111 // 20  # the seed's W // 20 of W = 120 - 10 + 1 windows

@@ -15,8 +15,17 @@ from anomaly_lab.cli.train import train
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
-TINY = ["device=cpu", "data.train_size=64", "data.val_size=32", "data.test_size=32", "data.batch_size=16",
-        "data.generator.image_size=16", "model.input_size=256", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+TINY = [
+    "device=cpu",
+    "data.train_size=64",
+    "data.val_size=32",
+    "data.test_size=32",
+    "data.batch_size=16",
+    "data.generator.image_size=16",
+    "model.input_size=256",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+]
 
 
 def compose_cfg(tmp_path, *overrides):
@@ -26,8 +35,14 @@ def compose_cfg(tmp_path, *overrides):
 
 def run_train(*overrides, env=None, cwd=None):
     full_env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides], capture_output=True, text=True,
-                          cwd=cwd or REPO_ROOT, env=full_env, timeout=600)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO_ROOT,
+        env=full_env,
+        timeout=600,
+    )
 
 
 def test_fit_test_writes_metrics_checkpoints_and_pictures(tmp_path):
@@ -69,18 +84,34 @@ def test_nan_loss_stops_with_one_clear_line(tmp_path):
     assert "error: training loss became" in res.stderr and "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("override,needle", [("model.lr=-1", "model.lr=-1"), ("model.backend=dense2", "model.backend='dense2'"),
-                                             ("ckpt_path=/nowhere/last.ckpt", "does not exist"), ("device=tpu", "device='tpu'"),
-                                             pytest.param("trainer=gpu", "no CUDA device", marks=pytest.mark.skipif(
-                                                 torch.cuda.is_available(), reason="a GPU is present"))])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("model.lr=-1", "model.lr=-1"),
+        ("model.backend=dense2", "model.backend='dense2'"),
+        ("ckpt_path=/nowhere/last.ckpt", "does not exist"),
+        ("device=tpu", "device='tpu'"),
+        pytest.param(
+            "trainer=gpu",
+            "no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
+        ),
+    ],
+)
 def test_bad_config_values_are_one_line(tmp_path, override, needle):
-    res = run_train(*[t for t in TINY if not t.startswith(override.split("=")[0] + "=")], override, "logger=none", f"hydra.run.dir={tmp_path}")
+    res = run_train(
+        *[t for t in TINY if not t.startswith(override.split("=")[0] + "=")],
+        override,
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr, res.stderr[-1500:]
 
 
 def test_tiny_multirun_leaves_one_sweep_table(tmp_path):
-    res = run_train("-m", *TINY, "model=sparse_rnn,lstm", "model.budget=20000", "logger=none",
-                    f"hydra.sweep.dir={tmp_path}")
+    res = run_train(
+        "-m", *TINY, "model=sparse_rnn,lstm", "model.budget=20000", "logger=none", f"hydra.sweep.dir={tmp_path}"
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     with open(tmp_path / "sweep_results.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -91,9 +122,14 @@ def test_tiny_multirun_leaves_one_sweep_table(tmp_path):
 
 def test_wandb_offline_for_real(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    res = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"), *TINY, "logger=wandb", f"hydra.run.dir={tmp_path}"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
-                         env={**env, "PYTHONPATH": REPO_ROOT, "HOME": str(tmp_path), "WANDB_SILENT": "true"})
+    res = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "train.py"), *TINY, "logger=wandb", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+        env={**env, "PYTHONPATH": REPO_ROOT, "HOME": str(tmp_path), "WANDB_SILENT": "true"},
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     runs = glob.glob(str(tmp_path / "wandb" / "offline-run-*"))
     assert len(runs) == 1
@@ -102,13 +138,31 @@ def test_wandb_offline_for_real(tmp_path):
 
 
 def test_train_on_exported_parquet(tmp_path):
-    gen = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "generate.py"), "device=cpu", "data.generator.image_size=16",
-                          f"out_dir={tmp_path / 'data'}", "export.preview=false", "progress=false",
-                          "export.splits=[{split: train, size: 48}, {split: validate, size: 16}, {split: test, size: 16}]"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": REPO_ROOT}, timeout=300)
+    gen = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "generate.py"),
+            "device=cpu",
+            "data.generator.image_size=16",
+            f"out_dir={tmp_path / 'data'}",
+            "export.preview=false",
+            "progress=false",
+            "export.splits=[{split: train, size: 48}, {split: validate, size: 16}, {split: test, size: 16}]",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT},
+        timeout=300,
+    )
     assert gen.returncode == 0, gen.stderr
-    overrides = [o for o in TINY if not o.startswith("data.")] + ["data=parquet", f"data.path={tmp_path / 'data'}", "data.batch_size=16",
-                                                                  f"paths.output_dir={tmp_path / 'run'}", "logger=none"]
+    overrides = [o for o in TINY if not o.startswith("data.")] + [
+        "data=parquet",
+        f"data.path={tmp_path / 'data'}",
+        "data.batch_size=16",
+        f"paths.output_dir={tmp_path / 'run'}",
+        "logger=none",
+    ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     m = train(cfg)
@@ -122,7 +176,10 @@ def test_ddp_sharding_gives_ranks_disjoint_indices():
     from anomaly_lab.loading.indexed import GeneratedDataset
 
     ds = GeneratedDataset(object(), "train", size=100)
-    shards = [set(ds.sample_indices(list(DistributedSampler(ds, num_replicas=2, rank=r, shuffle=True, seed=0))).tolist()) for r in (0, 1)]
+    shards = [
+        set(ds.sample_indices(list(DistributedSampler(ds, num_replicas=2, rank=r, shuffle=True, seed=0))).tolist())
+        for r in (0, 1)
+    ]
     assert not (shards[0] & shards[1]) and shards[0] | shards[1] == set(range(100))
 
 
@@ -131,8 +188,15 @@ def test_ddp_two_gloo_processes(tmp_path, workers):
     """Each rank trains on its own shard, also when ring workers make its batches (Lightning swaps a
     DistributedSampler into the RingDataLoader)."""
     rec = tmp_path / "indices"
-    res = run_train(*TINY, "trainer=ddp", "logger=none", f"hydra.run.dir={tmp_path}", f"data.num_workers={workers}",
-                    "+callbacks.record._target_=anomaly_lab.tasks.callbacks.RecordSampleIndices", f"+callbacks.record.dirpath={rec}")
+    res = run_train(
+        *TINY,
+        "trainer=ddp",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+        f"data.num_workers={workers}",
+        "+callbacks.record._target_=anomaly_lab.tasks.callbacks.RecordSampleIndices",
+        f"+callbacks.record.dirpath={rec}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     r0 = json.loads((rec / "indices_rank0.json").read_text())
     r1 = json.loads((rec / "indices_rank1.json").read_text())

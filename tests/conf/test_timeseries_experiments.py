@@ -11,9 +11,19 @@ from anomaly_lab.cli.train import train
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
-TINY = ["device=cpu", "data.generator.length=64", "data.train_size=16", "data.val_size=8", "data.test_size=8",
-        "data.batch_size=8", "model.seq_len=8", "model.train_windows=32", "trainer.max_epochs=1", "logger=none",
-        "trainer.enable_progress_bar=false"]
+TINY = [
+    "device=cpu",
+    "data.generator.length=64",
+    "data.train_size=16",
+    "data.val_size=8",
+    "data.test_size=8",
+    "data.batch_size=8",
+    "model.seq_len=8",
+    "model.train_windows=32",
+    "trainer.max_epochs=1",
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+]
 
 
 def compose_cfg(*overrides, hydra=False):
@@ -42,7 +52,8 @@ def test_experiment_runs_through_train_py(model, cls, tmp_path):
     report = json.loads((tmp_path / "timeseries_test.json").read_text())
     assert report["metrics"]["auroc"] == pytest.approx(metrics["test/auroc"], rel=1e-6)
     module = importlib.import_module(f"anomaly_lab.models.{model}.lightning_model")
-    back = getattr(module, cls).load_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu",
-                                                     weights_only=True)
+    back = getattr(module, cls).load_from_checkpoint(
+        tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True
+    )
     assert float(back.threshold) == pytest.approx(metrics["val/threshold"], rel=1e-5)
     assert back.hparams.seq_len == 8

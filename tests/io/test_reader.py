@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from anomaly_lab.io.reader import BlockShuffleSampler, ParquetDataset, find_split_files
 from anomaly_lab.core.errors import DataFileError
+from anomaly_lab.io.reader import BlockShuffleSampler, ParquetDataset, find_split_files
 
 
 def write_published_like(path, rows=7, steps=11, side=50):

@@ -5,10 +5,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from anomaly_lab.io.reader import ParquetDataset
-from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.io.reader import ParquetDataset
 from anomaly_lab.io.writer import Exporter, ExportOptions, prepare_out_dir, sha256_file
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,9 @@ def gen():
 
 
 def export(gen, out, split="train", size=30, **kw):
-    opts = ExportOptions(rows_per_file=kw.pop("rows_per_file", 12), batch_size=kw.pop("batch_size", 8), progress=False, **kw)
+    opts = ExportOptions(
+        rows_per_file=kw.pop("rows_per_file", 12), batch_size=kw.pop("batch_size", 8), progress=False, **kw
+    )
     return Exporter(gen, str(out), opts).export_split(split, size)
 
 

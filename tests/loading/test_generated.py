@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
-from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,11 @@ def gen():
 def test_splits_use_disjoint_index_ranges(gen):
     dm = GeneratorDataModule(gen, batch_size=4, train_size=12, val_size=8, test_size=8, shuffle=False)
     ranges = {k: set(ds.indices) for k, ds in dm.datasets.items()}
-    assert not (ranges["train"] & ranges["val"]) and not (ranges["val"] & ranges["test"]) and not (ranges["train"] & ranges["test"])
+    assert (
+        not (ranges["train"] & ranges["val"])
+        and not (ranges["val"] & ranges["test"])
+        and not (ranges["train"] & ranges["test"])
+    )
     batches = list(dm.train_dataloader())
     assert len(batches) == 3 and batches[0]["x"].shape == (4, 11, 1, 16, 16)
     assert torch.equal(torch.cat([b["y"] for b in batches]), gen.generate(torch.arange(12))["y"])
@@ -29,8 +33,14 @@ def test_shuffled_epochs_cover_the_split(gen):
     assert sorted(seen.tolist()) == sorted(gen.generate(torch.arange(20))["digit"].tolist())
 
 
-@pytest.mark.parametrize("kw,needle", [({"batch_size": 0}, "batch_size=0"), ({"train_size": -1}, "train_size=-1"),
-                                        ({"num_workers": -2}, "num_workers=-2")])
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"train_size": -1}, "train_size=-1"),
+        ({"num_workers": -2}, "num_workers=-2"),
+    ],
+)
 def test_bad_sizes(gen, kw, needle):
     with pytest.raises(ConfigError, match=needle):
         GeneratorDataModule(gen, **kw)

@@ -1,8 +1,8 @@
 import torch
 
-from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
-from anomaly_lab.loading.parquet import ParquetDataModule
 from anomaly_lab.io.writer import Exporter, ExportOptions
+from anomaly_lab.loading.parquet import ParquetDataModule
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 
 
 def test_parquet_datamodule_serves_the_exported_splits(tmp_path):

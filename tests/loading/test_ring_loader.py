@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from anomaly_lab.loading.indexed import GeneratedDataset, passthrough_collate
-from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
-from anomaly_lab.loading.ring_loader import RingDataLoader
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.loading.indexed import GeneratedDataset, passthrough_collate
+from anomaly_lab.loading.ring_loader import RingDataLoader
+from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,11 @@ class _Odd(Dataset):
 
     def __getitems__(self, items):
         n = len(items)
-        return {"x": torch.tensor(items, dtype=torch.float32), "name": f"batch of {n}",
-                "ragged": torch.ones(n, int(items[0]) + 1)}
+        return {
+            "x": torch.tensor(items, dtype=torch.float32),
+            "name": f"batch of {n}",
+            "ragged": torch.ones(n, int(items[0]) + 1),
+        }
 
 
 def test_values_that_do_not_fit_a_slot_are_sent_as_they_are():
@@ -165,11 +168,18 @@ def test_lightning_fit_with_ring_workers(tmp_path):
     from anomaly_lab.loading.generated import GeneratorDataModule
     from anomaly_lab.models.sparse_rnn.lightning_model import SparseRNNModule
 
-    dm = GeneratorDataModule(RandomAnomalyGenerator(seed=0, device="cpu"), batch_size=8, train_size=32, val_size=16,
-                             test_size=16, num_workers=1)
+    dm = GeneratorDataModule(
+        RandomAnomalyGenerator(seed=0, device="cpu"),
+        batch_size=8,
+        train_size=32,
+        val_size=16,
+        test_size=16,
+        num_workers=1,
+    )
     assert isinstance(dm.train_dataloader(), RingDataLoader) and dm.train_dataloader().workers == 1
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path
+    )
     trainer.fit(SparseRNNModule(density=0.2, budget=20_000), datamodule=dm)
     assert trainer.global_step == 8  # 4 batches an epoch, 2 epochs
 

@@ -12,7 +12,11 @@ def test_point_prf_worked_example():
     pred = torch.tensor([1, 1, 0, 0, 1, 0])
     target = torch.tensor([1, 0, 0, 1, 1, 0])
     r = point_prf(pred, target)  # tp 2, fp 1, fn 1
-    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3) and r["f1"] == pytest.approx(2 / 3)
+    assert (
+        r["precision"] == pytest.approx(2 / 3)
+        and r["recall"] == pytest.approx(2 / 3)
+        and r["f1"] == pytest.approx(2 / 3)
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))

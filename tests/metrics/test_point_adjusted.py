@@ -17,7 +17,7 @@ def test_point_adjustment_by_hand():
 
 def test_pa_k_lifts_only_segments_above_k_percent():
     assert pa_scores(PRED, TARGET, 20)["f1"] == pytest.approx(pa_scores(PRED, TARGET, 0)["f1"])  # 25% > 20%
-    assert pa_scores(PRED, TARGET, 25)["f1"] == pytest.approx(point_prf(PRED, TARGET)["f1"])   # 25% is not > 25%
+    assert pa_scores(PRED, TARGET, 25)["f1"] == pytest.approx(point_prf(PRED, TARGET)["f1"])  # 25% is not > 25%
     assert pa_scores(PRED, TARGET, 100)["f1"] == pytest.approx(point_prf(PRED, TARGET)["f1"])
     assert adjust(PRED, TARGET, 30).int().tolist() == [PRED.tolist()]
 

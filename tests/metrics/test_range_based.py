@@ -8,12 +8,15 @@ R = torch.tensor([0, 1, 1, 1, 1, 0, 0, 0, 0, 0])
 P = torch.tensor([0, 0, 0, 1, 1, 1, 1, 0, 0, 0])
 
 
-@pytest.mark.parametrize("bias, recall, precision", [
-    ("flat", 2 / 4, 2 / 4),
-    ("back", 7 / 10, 3 / 10),    # weights 1,2,3,4: the overlap holds the real range's last two steps
-    ("front", 3 / 10, 7 / 10),   # weights 4,3,2,1
-    ("middle", 3 / 6, 3 / 6),    # weights 1,2,2,1
-])
+@pytest.mark.parametrize(
+    "bias, recall, precision",
+    [
+        ("flat", 2 / 4, 2 / 4),
+        ("back", 7 / 10, 3 / 10),  # weights 1,2,3,4: the overlap holds the real range's last two steps
+        ("front", 3 / 10, 7 / 10),  # weights 4,3,2,1
+        ("middle", 3 / 6, 3 / 6),  # weights 1,2,2,1
+    ],
+)
 def test_positional_bias_by_hand(bias, recall, precision):
     r = range_prf(P, R, bias=bias)
     assert r["recall"] == pytest.approx(recall) and r["precision"] == pytest.approx(precision)

@@ -9,8 +9,11 @@ import torch
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.seed_eval import SEED_KEYS, evaluate_model, seed_evaluate, seed_scores
 
-README_INPUT = {"targets": [[0, 0, 0, 0, 1], [0, 1, 0, 0, 0]],
-                "candidates": [[1, 0, 0, 1, 0], [0, 0, 1, 1, 0]], "range": 3}
+README_INPUT = {
+    "targets": [[0, 0, 0, 0, 1], [0, 1, 0, 0, 0]],
+    "candidates": [[1, 0, 0, 1, 0], [0, 0, 1, 1, 0]],
+    "range": 3,
+}
 
 
 def test_readme_example_exactly():
@@ -40,7 +43,7 @@ def _loop_reference(targets, candidates, k):
             if v == 1:
                 if c[i] == 1:
                     em += 1
-                elif 1 in c[max(0, i - k): i + k + 1]:
+                elif 1 in c[max(0, i - k) : i + k + 1]:
                     da += 1
                 else:
                     ma += 1
@@ -51,9 +54,15 @@ def _loop_reference(targets, candidates, k):
         out["dair"].append((em + da) / (em + da + fa))
         for key, v in zip(SEED_KEYS[3:7], (em, da, ma, fa)):
             out[key].append(v)
-    for key, src in (("average_td", "td"), ("average_tdir", "tdir"), ("average_dair", "dair"),
-                     ("average_em", "exact_match"), ("average_da", "detected_anomaly"),
-                     ("average_ma", "missed_anomaly"), ("average_fa", "false_anomaly")):
+    for key, src in (
+        ("average_td", "td"),
+        ("average_tdir", "tdir"),
+        ("average_dair", "dair"),
+        ("average_em", "exact_match"),
+        ("average_da", "detected_anomaly"),
+        ("average_ma", "missed_anomaly"),
+        ("average_fa", "false_anomaly"),
+    ):
         out[key] = statistics.mean(out[src])
     return out
 
@@ -95,14 +104,20 @@ def test_empty_candidate_row_costs_the_row_length():
     assert math.isnan(r["dair"][0]) and math.isnan(r["average_dair"])
 
 
-@pytest.mark.parametrize("payload, match", [
-    ({"targets": [[0, 1]], "candidates": [[0, 1, 0]], "range": 1}, "row 0: target has 2 values but candidate has 3"),
-    ({"targets": [[0, 1]], "candidates": [[0, 1]], "range": -1}, "range=-1"),
-    ({"targets": [[0, 1]], "candidates": [[0, 1]], "range": 1.5}, "range=1.5"),
-    ({"targets": [[0, 1]], "candidates": [[0, 1]]}, "lacks \\['range'\\]"),
-    ({"targets": [], "candidates": [], "range": 1}, "no rows"),
-    ({"targets": [[1]], "candidates": [[1], [0]], "range": 1}, "1 rows but 'candidates' has 2"),
-])
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        (
+            {"targets": [[0, 1]], "candidates": [[0, 1, 0]], "range": 1},
+            "row 0: target has 2 values but candidate has 3",
+        ),
+        ({"targets": [[0, 1]], "candidates": [[0, 1]], "range": -1}, "range=-1"),
+        ({"targets": [[0, 1]], "candidates": [[0, 1]], "range": 1.5}, "range=1.5"),
+        ({"targets": [[0, 1]], "candidates": [[0, 1]]}, "lacks \\['range'\\]"),
+        ({"targets": [], "candidates": [], "range": 1}, "no rows"),
+        ({"targets": [[1]], "candidates": [[1], [0]], "range": 1}, "1 rows but 'candidates' has 2"),
+    ],
+)
 def test_clear_errors(payload, match):
     with pytest.raises(ConfigError, match=match):
         evaluate_model(payload)

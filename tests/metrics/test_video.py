@@ -7,8 +7,16 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from anomaly_lab.metrics.video import (BinnedAUROC, VideoScores, auroc, average_precision, clip_deviation, frame_errors,
-                                       median_deviation, regularity)
+from anomaly_lab.metrics.video import (
+    BinnedAUROC,
+    VideoScores,
+    auroc,
+    average_precision,
+    clip_deviation,
+    frame_errors,
+    median_deviation,
+    regularity,
+)
 
 
 def test_frame_errors_are_per_frame_mse():
@@ -34,7 +42,9 @@ def test_auroc_and_ap_match_sklearn_with_ties(seed):
     labels = (torch.rand(500, generator=g) < 0.2).to(torch.int64)
     scores = torch.randint(0, 20, (500,), generator=g).to(torch.float32) + labels * torch.rand(500, generator=g) * 5
     assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels.numpy(), scores.numpy()), abs=1e-12)
-    assert average_precision(scores, labels) == pytest.approx(average_precision_score(labels.numpy(), scores.numpy()), abs=1e-12)
+    assert average_precision(scores, labels) == pytest.approx(
+        average_precision_score(labels.numpy(), scores.numpy()), abs=1e-12
+    )
 
 
 def test_unknown_labels_are_left_out_and_one_class_is_nan():
@@ -52,7 +62,7 @@ def test_binned_pixel_auroc_streams_close_to_the_exact_value():
     scores = (torch.rand(labels.shape, generator=g) * 0.3 + labels * 0.15) ** 2  # squared errors in [0, 1]
     binned = BinnedAUROC(bins=4096)
     for i in range(0, 8, 3):  # in batches
-        binned.update(scores[i: i + 3], labels[i: i + 3].to(torch.int64))
+        binned.update(scores[i : i + 3], labels[i : i + 3].to(torch.int64))
     exact = roc_auc_score(labels.flatten().numpy(), scores.flatten().numpy())
     assert binned.compute() == pytest.approx(exact, abs=2e-3)
     assert math.isnan(BinnedAUROC().compute())

@@ -8,7 +8,7 @@ from anomaly_lab.sources import ImageSource
 
 def _source():
     labels = torch.tensor([2, 0, 2, 1, 2, 0])
-    images = (torch.arange(6, dtype=torch.uint8)[:, None, None] * torch.ones(6, 3, 3, dtype=torch.uint8))
+    images = torch.arange(6, dtype=torch.uint8)[:, None, None] * torch.ones(6, 3, 3, dtype=torch.uint8)
     return ImageSource(images, labels, name="tiny", classes=["a", "b", "c", "d"])
 
 

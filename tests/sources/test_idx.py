@@ -23,8 +23,10 @@ def make_mnist_folder(root, n_train=12, n_test=5, compress=False, layout="MNIST/
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(0)
     arrays = {}
-    for stem_img, stem_lab, n in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte", n_train),
-                                  ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", n_test)):
+    for stem_img, stem_lab, n in (
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", n_train),
+        ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", n_test),
+    ):
         imgs = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labs = (np.arange(n) % 10).astype(np.uint8)
         ext = ".gz" if compress else ""

@@ -3,7 +3,6 @@ import torch
 
 from anomaly_lab.core.errors import DataFileError
 from anomaly_lab.sources import load_source
-
 from tests.sources.test_idx import make_mnist_folder
 
 

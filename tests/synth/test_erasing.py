@@ -28,7 +28,9 @@ def test_box_law_matches_random_erasing():
     assert 0.08 < float(area.min()) and float(area.max()) < 0.23  # rounding h, w moves the area a little
     t = v2.RandomErasing(p=1.0, scale=(0.1, 0.2), ratio=(0.3, 3.3), value=0)
     torch.manual_seed(0)
-    ref = torch.tensor([[p["i"], p["j"], p["h"], p["w"]] for p in (t.make_params([torch.zeros(1, 50, 50)]) for _ in range(3000))])
+    ref = torch.tensor(
+        [[p["i"], p["j"], p["h"], p["w"]] for p in (t.make_params([torch.zeros(1, 50, 50)]) for _ in range(3000))]
+    )
     # same means of h, w, top and left within 4 standard errors
     for k in range(4):
         a, b = boxes[:, k].double(), ref[:, k].double()

@@ -30,7 +30,9 @@ def test_perspective_matches_torchvision_per_image(digits, distortion):
     start = torch.tensor([[0, 0], [49, 0], [49, 49], [0, 49]])
     ours = geometry.perspective(digits, geometry.perspective_coefficients(start, end), fill=0.0)
     for i in range(n):
-        ref = F.perspective(digits[i], start.tolist(), end[i].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0)
+        ref = F.perspective(
+            digits[i], start.tolist(), end[i].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0
+        )
         assert (ours[i] - ref).abs().max() < 1e-4
     assert not torch.allclose(ours, digits)  # it did warp
 
@@ -72,9 +74,15 @@ def test_affine_and_rotate_match_torchvision(digits):
     ours = geometry.affine(digits, p["angle"], p["translate"], p["scale"], p["shear"])
     rot = geometry.rotate(digits, p["angle"])
     for i in range(n):
-        ref = F.affine(digits[i], angle=float(p["angle"][i]), translate=[int(v) for v in p["translate"][i]],
-                       scale=float(p["scale"][i]), shear=[float(v) for v in p["shear"][i]],
-                       interpolation=InterpolationMode.BILINEAR, fill=0)
+        ref = F.affine(
+            digits[i],
+            angle=float(p["angle"][i]),
+            translate=[int(v) for v in p["translate"][i]],
+            scale=float(p["scale"][i]),
+            shear=[float(v) for v in p["shear"][i]],
+            interpolation=InterpolationMode.BILINEAR,
+            fill=0,
+        )
         assert (ours[i] - ref).abs().max() < 1e-4
         ref_rot = F.rotate(digits[i], float(p["angle"][i]), interpolation=InterpolationMode.BILINEAR, fill=0)
         assert (rot[i] - ref_rot).abs().max() < 1e-4
@@ -105,9 +113,13 @@ def test_blend_skipped_for_zero_border_images_changes_nothing(digits):
     blended warp of every image (within the rounding of the ones channel)."""
     framed = digits.clone()
     framed[3, ..., 0, :] = 0.7  # one image with a bright top row: blended; the rest: skipped
-    grid = torch.rand(len(framed), 50, 50, 2, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2  # some points outside
+    grid = (
+        torch.rand(len(framed), 50, 50, 2, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
+    )  # some points outside
     fast = geometry.grid_transform(framed, grid, fill=0.0)
-    stacked = torch.nn.functional.grid_sample(torch.cat([framed, torch.ones_like(framed)], 1), grid, align_corners=False)
+    stacked = torch.nn.functional.grid_sample(
+        torch.cat([framed, torch.ones_like(framed)], 1), grid, align_corners=False
+    )
     blended = stacked[:, :1] * stacked[:, 1:]
     assert torch.equal(fast[3], blended[3])
     assert float((fast - blended).abs().max()) <= 1e-6
@@ -124,5 +136,7 @@ def test_nonzero_border_keeps_torchvision_fill_blend(digits):
     start = torch.tensor([[0, 0], [49, 0], [49, 49], [0, 49]])
     ours = geometry.perspective(framed, geometry.perspective_coefficients(start, end), fill=0.0)
     for i in range(n):
-        ref = F.perspective(framed[i], start.tolist(), end[i].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0)
+        ref = F.perspective(
+            framed[i], start.tolist(), end[i].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0
+        )
         assert (ours[i] - ref).abs().max() < 1e-4

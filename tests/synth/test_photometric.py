@@ -26,8 +26,14 @@ def test_brightness_and_contrast_match_torchvision():
 def test_noise_clamp_normalize():
     x = torch.zeros(3, 1, 4, 4)
     noise = torch.ones_like(x)
-    assert torch.allclose(photometric.add_noise(x, noise, torch.tensor([0.0, 0.1, 0.2])).flatten(1)[:, 0], torch.tensor([0.0, 0.1, 0.2]))
-    y = photometric.clamp_per_image(torch.linspace(-1, 2, 16).reshape(1, 1, 4, 4).repeat(3, 1, 1, 1), torch.tensor([0.0, 0.2, 0.4]), torch.tensor([1.0, 0.9, 0.8]))
+    assert torch.allclose(
+        photometric.add_noise(x, noise, torch.tensor([0.0, 0.1, 0.2])).flatten(1)[:, 0], torch.tensor([0.0, 0.1, 0.2])
+    )
+    y = photometric.clamp_per_image(
+        torch.linspace(-1, 2, 16).reshape(1, 1, 4, 4).repeat(3, 1, 1, 1),
+        torch.tensor([0.0, 0.2, 0.4]),
+        torch.tensor([1.0, 0.9, 0.8]),
+    )
     assert torch.allclose(y.amin(dim=(1, 2, 3)), torch.tensor([0.0, 0.2, 0.4]))
     assert torch.allclose(y.amax(dim=(1, 2, 3)), torch.tensor([1.0, 0.9, 0.8]))
     assert torch.allclose(photometric.normalize(torch.tensor(0.0), 0.1307, 0.3081), torch.tensor(-0.1307 / 0.3081))

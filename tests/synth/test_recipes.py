@@ -71,8 +71,15 @@ def test_draws_do_not_depend_on_the_batch(sources):
 
 
 def test_user_recipes_compose_ops(sources):
-    spec = {"name": "wobbly", "ops": [{"op": "rotate", "degrees": 25}, {"op": "elastic", "alpha": 30},
-                                      {"op": "brightness", "factor": [0.7, 0.9]}, {"op": "noise", "std": 0.05}]}
+    spec = {
+        "name": "wobbly",
+        "ops": [
+            {"op": "rotate", "degrees": 25},
+            {"op": "elastic", "alpha": 30},
+            {"op": "brightness", "factor": [0.7, 0.9]},
+            {"op": "noise", "std": 0.05},
+        ],
+    }
     r = make_recipe(spec)
     assert r.name == "wobbly" and [o["op"] for o in r.ops] == ["rotate", "elastic", "brightness", "noise"]
     base = geometry.resize(sources[:8].unsqueeze(1).float() / 255.0, 50)
@@ -80,12 +87,15 @@ def test_user_recipes_compose_ops(sources):
     assert out.shape == base.shape and float((out - base).abs().mean()) > 0.02
 
 
-@pytest.mark.parametrize("spec,needle", [
-    ("swirl", "recipe='swirl'"),
-    ({"name": "x", "ops": [{"op": "twist"}]}, "op='twist'"),
-    ({"name": "x", "ops": [{"op": "blur", "radius": 3}]}, "no parameter ['radius']"),
-    ({"ops": []}, "needs 'name' and 'ops'"),
-])
+@pytest.mark.parametrize(
+    "spec,needle",
+    [
+        ("swirl", "recipe='swirl'"),
+        ({"name": "x", "ops": [{"op": "twist"}]}, "op='twist'"),
+        ({"name": "x", "ops": [{"op": "blur", "radius": 3}]}, "no parameter ['radius']"),
+        ({"ops": []}, "needs 'name' and 'ops'"),
+    ],
+)
 def test_bad_recipes_are_config_errors(spec, needle):
     with pytest.raises(ConfigError) as err:
         make_recipe(spec)

@@ -24,12 +24,14 @@ def paste(sprites: Tensor, positions: Tensor, frame_size: int, margin: int = 2) 
     pos = positions.to(device=device, dtype=torch.int64) + margin
     lo, hi = int(pos.min()) if pos.numel() else 0, int(pos.max()) if pos.numel() else 0
     if lo < 0 or hi > side - s:
-        raise ValueError(f"digit positions must lie in [{-margin}, {frame_size - s + margin}], got [{lo - margin}, {hi - margin}]")
+        raise ValueError(
+            f"digit positions must lie in [{-margin}, {frame_size - s + margin}], got [{lo - margin}, {hi - margin}]"
+        )
     offs = torch.arange(s, device=device)
     rows = pos[..., 1, None, None] + offs[:, None]  # (R, D, S, 1)
     cols = pos[..., 0, None, None] + offs[None, :]  # (R, D, 1, S)
     flat = (rows * side + cols).reshape(r, d * s * s)
     canvas = torch.zeros(r, side * side, dtype=torch.int32, device=device)
     canvas.scatter_add_(1, flat, sprites.reshape(r, d * s * s).to(torch.int32))
-    canvas = canvas.view(r, side, side)[:, margin: margin + frame_size, margin: margin + frame_size]
+    canvas = canvas.view(r, side, side)[:, margin : margin + frame_size, margin : margin + frame_size]
     return canvas.clamp(max=255).to(torch.uint8)

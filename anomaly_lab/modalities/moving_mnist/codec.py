@@ -27,8 +27,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
 from anomaly_lab.core.errors import DataFileError, check_choice
+from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
 from anomaly_lab.viz.preview import frame_grid
 
 LAYOUTS = ("published",)
@@ -68,14 +68,18 @@ class MovingMnistCodec:
         self.output = getattr(generator, "output", output)
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> "MovingMnistCodec":
+    def from_metadata(cls, metadata: dict[str, str]) -> MovingMnistCodec:
         return cls(output=metadata.get("anomaly_lab.output", "uint8"))
 
     # -- parquet -------------------------------------------------------------------------------
     def metadata(self, layout: str = "published") -> dict[str, str]:
         check_choice("export.layout", layout, LAYOUTS)
-        meta = {"anomaly_lab.dataset": "moving_mnist", "anomaly_lab.layout": layout, "anomaly_lab.kinds": ",".join(KINDS),
-                "anomaly_lab.output": self.output}
+        meta = {
+            "anomaly_lab.dataset": "moving_mnist",
+            "anomaly_lab.layout": layout,
+            "anomaly_lab.kinds": ",".join(KINDS),
+            "anomaly_lab.output": self.output,
+        }
         g = self.generator
         if g is not None:
             meta["anomaly_lab.shape"] = f"{g.seq_len},1,{g.frame_size},{g.frame_size}"
@@ -107,14 +111,22 @@ class MovingMnistCodec:
 
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
         """Restore the batch dict (frames as uint8, or float32 when the generator gave floats)."""
-        metadata = {**(metadata or {}), **{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()
-                                            if k.startswith(b"anomaly_lab.")}}
+        metadata = {
+            **(metadata or {}),
+            **{
+                k.decode(): v.decode()
+                for k, v in (table.schema.metadata or {}).items()
+                if k.startswith(b"anomaly_lab.")
+            },
+        }
         missing = [c for c in ("frames", "frame_labels", "masks") if c not in table.column_names]
         if missing:
             raise DataFileError(f"table has columns {table.column_names}; a moving_mnist file also needs {missing}")
         shape = metadata.get("anomaly_lab.shape")
         if not shape:
-            raise DataFileError("moving_mnist table has no 'anomaly_lab.shape' metadata; it was not written by this codec")
+            raise DataFileError(
+                "moving_mnist table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
+            )
         t, c, h, w = (int(v) for v in shape.split(","))
         n = table.num_rows
         frames = _column(table, "frames")
@@ -149,8 +161,12 @@ class MovingMnistCodec:
         if self.generator is not None and "index" in batch and not bool(batch["frame_labels"].any()):
             idx = batch["index"].detach().to("cpu", torch.int64)[: max(1, len(batch["index"]) // 2)]
             anomalous = self.generator.with_anomaly_fraction(1.0).generate(idx)
-            batch = {key: torch.stack([batch[key][: len(idx)].detach().cpu(), anomalous[key].detach().cpu()], 1).flatten(0, 1)
-                     for key in ("frames", "frame_labels", "anomaly_kind")}
+            batch = {
+                key: torch.stack([batch[key][: len(idx)].detach().cpu(), anomalous[key].detach().cpu()], 1).flatten(
+                    0, 1
+                )
+                for key in ("frames", "frame_labels", "anomaly_kind")
+            }
         frames = frames_uint8(batch["frames"])[:, :, 0].numpy()
         boxed = batch["frame_labels"].detach().cpu().numpy() > 0
         kinds = batch["anomaly_kind"].detach().cpu().tolist() if "anomaly_kind" in batch else [0] * len(frames)
@@ -191,7 +207,11 @@ def write_npz(batches: Iterable[dict[str, Tensor]], npz_path: str, labels_path: 
             raise ValueError("no batches to write")
         n = sum(len(x) for x in labels)
         raw.seek(0)
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (n, *shape)}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+            "fortran_order": False,
+            "shape": (n, *shape),
+        }
         with zipfile.ZipFile(npz_path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             with zf.open(f"{NPZ_KEY}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array_header_1_0(member, header)

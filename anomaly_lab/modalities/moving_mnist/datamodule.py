@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Subset
 
-from anomaly_lab.modalities.moving_mnist.ucsd import UcsdClips
-from anomaly_lab.loading.generated import GeneratorDataModule
-from anomaly_lab.loading.stored import StoredDataModule
 from anomaly_lab.core.errors import check_range
 from anomaly_lab.core.rng import hash_bits
+from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.loading.stored import StoredDataModule
+from anomaly_lab.modalities.moving_mnist.ucsd import UcsdClips
 
 
 class MovingMnistDataModule(GeneratorDataModule):
@@ -42,8 +42,17 @@ class UcsdDataModule(StoredDataModule):
     The folders are scanned in :meth:`setup`, so the module can be built before the data exists.
     """
 
-    def __init__(self, root: str, clip_len: int = 10, stride: int | None = None, size: int | None = 64,
-                 val_fraction: float = 0.1, batch_size: int = 8, num_workers: int = 0, seed: int = 0):
+    def __init__(
+        self,
+        root: str,
+        clip_len: int = 10,
+        stride: int | None = None,
+        size: int | None = 64,
+        val_fraction: float = 0.1,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
         super().__init__()
         check_range("data.batch_size", batch_size, 1, integer=True)
         check_range("data.num_workers", num_workers, 0, integer=True)
@@ -61,5 +70,8 @@ class UcsdDataModule(StoredDataModule):
         n_val = int(round(self.val_fraction * n)) if n > 1 else 0
         order = torch.argsort(hash_bits(self.seed, torch.arange(n), "ucsd/val", 1)[:, 0]).tolist()
         val_rows, train_rows = sorted(order[:n_val]), sorted(order[n_val:])
-        self.datasets = {"train": _Batched(train, train_rows), "val": _Batched(train, val_rows or train_rows[:1]),
-                         "test": UcsdClips(self.root, "test", self.clip_len, self.stride, self.size)}
+        self.datasets = {
+            "train": _Batched(train, train_rows),
+            "val": _Batched(train, val_rows or train_rows[:1]),
+            "test": UcsdClips(self.root, "test", self.clip_len, self.stride, self.size),
+        }

@@ -17,14 +17,14 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from anomaly_lab.core.device import resolve_device
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.core.splits import SPLITS, split_offset
 from anomaly_lab.modalities.moving_mnist import anomalies as A
 from anomaly_lab.modalities.moving_mnist.canvas import paste
 from anomaly_lab.modalities.moving_mnist.motion import pixel_positions, sample_motion, trajectories
 from anomaly_lab.modalities.moving_mnist.similarity import METHODS, SimilarityTable, build_similarity_table
-from anomaly_lab.core.splits import SPLITS, split_offset
-from anomaly_lab.core.device import resolve_device
-from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.sources import ImageSource, load_source
 from anomaly_lab.synth.geometry import resize
 
@@ -124,8 +124,10 @@ class MovingMnistGenerator:
         self.speed = _pair("speed", speed, integer=True, low=0)
         room = frame_size - digit_size + 2 * margin
         if 2 * self.speed[1] > room:  # a bounce must land inside: a step may not cross the whole room twice
-            raise ConfigError(f"speed={list(self.speed)} is too fast for frame_size={frame_size}, digit_size={digit_size},"
-                              f" margin={margin}: a digit bounces inside {room} pixels, so the speed is at most {room // 2}")
+            raise ConfigError(
+                f"speed={list(self.speed)} is too fast for frame_size={frame_size}, digit_size={digit_size},"
+                f" margin={margin}: a digit bounces inside {room} pixels, so the speed is at most {room // 2}"
+            )
         self.run_length = _pair("run_length", run_length, integer=True, low=1)
         self.jump_distance = _pair("jump_distance", jump_distance, low=1.0)
         self.speed_factor = _pair("speed_factor", speed_factor, low=0.0)
@@ -137,10 +139,14 @@ class MovingMnistGenerator:
             anomaly_frames = [int(f) for f in anomaly_frames]
             bad = [f for f in anomaly_frames if not 0 <= f < seq_len]
             if bad or not anomaly_frames:
-                raise ConfigError(f"anomaly_frames={anomaly_frames} must be a non-empty list of frames in [0, {seq_len - 1}]")
+                raise ConfigError(
+                    f"anomaly_frames={anomaly_frames} must be a non-empty list of frames in [0, {seq_len - 1}]"
+                )
         elif self.run_length[1] > seq_len - 2:
-            raise ConfigError(f"run_length={list(self.run_length)} leaves no room in seq_len={seq_len}: a run avoids the"
-                              f" first and last frames, so its length is at most {seq_len - 2}")
+            raise ConfigError(
+                f"run_length={list(self.run_length)} leaves no room in seq_len={seq_len}: a run avoids the"
+                f" first and last frames, so its length is at most {seq_len - 2}"
+            )
         self.fractions = _fractions(anomaly_fraction)
         self.kind_weights = A.kind_weights(kinds)
         self.kinds = {k: float(w) for k, w in zip(A.KINDS, self.kind_weights.tolist()) if w > 0}
@@ -155,11 +161,22 @@ class MovingMnistGenerator:
             given = similarity
         else:
             self.similarity_options = dict(similarity or {})
-            unknown = set(self.similarity_options) - {"method", "n_clusters", "perplexity", "pca_components", "n_init",
-                                                       "seed", "cache_dir", "use_cache", "subset"}
+            unknown = set(self.similarity_options) - {
+                "method",
+                "n_clusters",
+                "perplexity",
+                "pca_components",
+                "n_init",
+                "seed",
+                "cache_dir",
+                "use_cache",
+                "subset",
+            }
             if unknown:
-                raise ConfigError(f"similarity options {sorted(unknown)} are not known; use method, n_clusters, perplexity,"
-                                  f" pca_components, n_init, seed, subset, cache_dir, use_cache")
+                raise ConfigError(
+                    f"similarity options {sorted(unknown)} are not known; use method, n_clusters, perplexity,"
+                    f" pca_components, n_init, seed, subset, cache_dir, use_cache"
+                )
             check_choice("similarity.method", self.similarity_options.get("method", "tsne_kmeans"), METHODS)
             subset = self.similarity_options.get("subset")
             if subset is not None:
@@ -189,7 +206,9 @@ class MovingMnistGenerator:
                 opts["seed"] = int(opts.get("seed") or 0)  # a property of the source, shared by every data seed
                 table = build_similarity_table(src.images[:n], src.labels[:n], source_name=src.name, **opts)
             if int(table.assignments.numel()) > len(src):
-                raise ConfigError(f"the similarity table covers {table.assignments.numel()} images but the source has {len(src)}")
+                raise ConfigError(
+                    f"the similarity table covers {table.assignments.numel()} images but the source has {len(src)}"
+                )
             shared["table"] = table.to(self.device)
             bank = src.images
             if self.digit_size != bank.shape[-1] or self.digit_size != bank.shape[-2]:
@@ -203,7 +222,7 @@ class MovingMnistGenerator:
     def table(self) -> SimilarityTable:
         return self.prepare()
 
-    def with_anomaly_fraction(self, fraction: float | Mapping[str, float]) -> "MovingMnistGenerator":
+    def with_anomaly_fraction(self, fraction: float | Mapping[str, float]) -> MovingMnistGenerator:
         """A copy that differs only in the anomaly fraction (sharing the table and digits)."""
         other = copy.copy(self)
         other.fractions = _fractions(fraction)
@@ -213,15 +232,28 @@ class MovingMnistGenerator:
     def config_dict(self) -> dict:
         table = self.prepare()
         return {
-            "dataset": "moving_mnist", "source": self.source.name, "source_size": len(self.source),
-            "seq_len": self.seq_len, "frame_size": self.frame_size, "digit_size": self.digit_size,
-            "num_digits": self.num_digits, "speed": list(self.speed), "margin": self.margin,
-            "normal_digits": self.normal_digits, "anomaly_fraction": dict(zip(_SPLIT_ORDER, self.fractions)),
-            "anomaly_frames": self.anomaly_frames, "run_length": list(self.run_length),
-            "both_digits_prob": self.both_digits_prob, "kinds": self.kinds,
-            "jump_distance": list(self.jump_distance), "speed_factor": list(self.speed_factor),
-            "blur_sigma": list(self.blur_sigma), "erase_size": list(self.erase_size), "output": self.output,
-            "seed": self.seed, "similarity": table.summary(),
+            "dataset": "moving_mnist",
+            "source": self.source.name,
+            "source_size": len(self.source),
+            "seq_len": self.seq_len,
+            "frame_size": self.frame_size,
+            "digit_size": self.digit_size,
+            "num_digits": self.num_digits,
+            "speed": list(self.speed),
+            "margin": self.margin,
+            "normal_digits": self.normal_digits,
+            "anomaly_fraction": dict(zip(_SPLIT_ORDER, self.fractions)),
+            "anomaly_frames": self.anomaly_frames,
+            "run_length": list(self.run_length),
+            "both_digits_prob": self.both_digits_prob,
+            "kinds": self.kinds,
+            "jump_distance": list(self.jump_distance),
+            "speed_factor": list(self.speed_factor),
+            "blur_sigma": list(self.blur_sigma),
+            "erase_size": list(self.erase_size),
+            "output": self.output,
+            "seed": self.seed,
+            "similarity": table.summary(),
         }
 
     def codec(self):
@@ -265,11 +297,16 @@ class MovingMnistGenerator:
         kind_cpu, changed_cpu = kind.cpu(), changed.cpu()
         low, high = -float(self.margin), float(lim + self.margin)
         if self.kinds.get("speed"):
-            scale = torch.where(changed_cpu & (kind_cpu == A.KINDS.index("speed"))[:, None, None],
-                                rng.uniform("anomaly/speed_factor", (), *self.speed_factor).cpu().to(torch.float64)[:, None, None],
-                                torch.ones((), dtype=torch.float64))
-            anom_path = torch.where((kind_cpu == A.KINDS.index("speed"))[:, None, None, None],
-                                    trajectories(motion["start"], motion["velocity"], t, lim, self.margin, scale), anom_path)
+            scale = torch.where(
+                changed_cpu & (kind_cpu == A.KINDS.index("speed"))[:, None, None],
+                rng.uniform("anomaly/speed_factor", (), *self.speed_factor).cpu().to(torch.float64)[:, None, None],
+                torch.ones((), dtype=torch.float64),
+            )
+            anom_path = torch.where(
+                (kind_cpu == A.KINDS.index("speed"))[:, None, None, None],
+                trajectories(motion["start"], motion["velocity"], t, lim, self.margin, scale),
+                anom_path,
+            )
         if self.kinds.get("jump"):
             jumped = A.displaced(path, A.jump_offsets(rng, d, self.jump_distance), low, high)
             use = changed_cpu & (kind_cpu == A.KINDS.index("jump"))[:, None, None]
@@ -282,17 +319,27 @@ class MovingMnistGenerator:
         sprite_anom = sprite_normal
         if self.kinds.get("replace"):
             pick = (rng.bits("anomaly/candidate", (d,)) * table.candidate_counts[cluster]) >> 32
-            sprite_anom = torch.where((kind == A.KINDS.index("replace"))[:, None, None, None],
-                                      bank[table.candidates[cluster, pick]], sprite_anom)
+            sprite_anom = torch.where(
+                (kind == A.KINDS.index("replace"))[:, None, None, None],
+                bank[table.candidates[cluster, pick]],
+                sprite_anom,
+            )
         if self.kinds.get("vanish"):
-            sprite_anom = torch.where((kind == A.KINDS.index("vanish"))[:, None, None, None],
-                                      torch.zeros_like(sprite_normal), sprite_anom)
+            sprite_anom = torch.where(
+                (kind == A.KINDS.index("vanish"))[:, None, None, None], torch.zeros_like(sprite_normal), sprite_anom
+            )
         if self.kinds.get("blur"):
-            sprite_anom = torch.where((kind == A.KINDS.index("blur"))[:, None, None, None],
-                                      A.blurred(sprite_normal, rng, self.blur_sigma), sprite_anom)
+            sprite_anom = torch.where(
+                (kind == A.KINDS.index("blur"))[:, None, None, None],
+                A.blurred(sprite_normal, rng, self.blur_sigma),
+                sprite_anom,
+            )
         if self.kinds.get("erase"):
-            sprite_anom = torch.where((kind == A.KINDS.index("erase"))[:, None, None, None],
-                                      A.erased(sprite_normal, rng, self.erase_size), sprite_anom)
+            sprite_anom = torch.where(
+                (kind == A.KINDS.index("erase"))[:, None, None, None],
+                A.erased(sprite_normal, rng, self.erase_size),
+                sprite_anom,
+            )
 
         # draw every frame; redraw the planned frames as normal to find what changed
         s = self.digit_size

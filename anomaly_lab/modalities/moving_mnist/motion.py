@@ -30,8 +30,9 @@ def sample_motion(rng: CounterRNG, num_digits: int, lim: int, speed: tuple[int, 
     return {"start": start, "velocity": velocity, "speed": pixels}
 
 
-def trajectories(start: Tensor, velocity: Tensor, steps: int, lim: int, margin: int = 2,
-                 step_scale: Tensor | None = None) -> Tensor:
+def trajectories(
+    start: Tensor, velocity: Tensor, steps: int, lim: int, margin: int = 2, step_scale: Tensor | None = None
+) -> Tensor:
     """Float positions ``(B, T, D, 2)`` of the bouncing paths (the notebook's update).
 
     ``step_scale`` ``(B, T, D)`` (optional) multiplies the step that arrives at frame ``t``: a

@@ -95,7 +95,7 @@ class SimilarityTable:
         bounds = np.searchsorted(assign[order], np.arange(k + 1))
         same, other = [], []
         for c in range(k):
-            rows = order[bounds[c]: bounds[c + 1]]
+            rows = order[bounds[c] : bounds[c + 1]]
             same.append(rows[labels[rows] == rep_label[c]])
             other.append(rows[labels[rows] != rep_label[c]])
         self.members, self.member_counts = _padded_groups(same)
@@ -108,21 +108,35 @@ class SimilarityTable:
     def num_clusters(self) -> int:
         return int(self.representatives.numel())
 
-    def to(self, device: torch.device | str) -> "SimilarityTable":
+    def to(self, device: torch.device | str) -> SimilarityTable:
         """The lookup tables on ``device`` (a copy; the clustering itself stays on the CPU)."""
         out = SimilarityTable.__new__(SimilarityTable)
         out.__dict__.update(self.__dict__)
-        for name in ("members", "member_counts", "candidates", "candidate_counts", "representatives",
-                     "representative_labels", "usable"):
+        for name in (
+            "members",
+            "member_counts",
+            "candidates",
+            "candidate_counts",
+            "representatives",
+            "representative_labels",
+            "usable",
+        ):
             setattr(out, name, getattr(self, name).to(device))
         return out
 
     def summary(self) -> dict:
         """Plain values for manifests: method, parameters, cluster sizes and what was skipped."""
         sizes = torch.bincount(self.assignments.cpu(), minlength=self.num_clusters)
-        return {"method": self.method, "params": self.params, "key": self.key, "clusters": self.num_clusters,
-                "usable": int(self.usable.numel()), "skipped": list(self.skipped),
-                "cluster_sizes": sizes.tolist(), "candidates": self.candidate_counts.cpu().tolist()}
+        return {
+            "method": self.method,
+            "params": self.params,
+            "key": self.key,
+            "clusters": self.num_clusters,
+            "usable": int(self.usable.numel()),
+            "skipped": list(self.skipped),
+            "cluster_sizes": sizes.tolist(),
+            "candidates": self.candidate_counts.cpu().tolist(),
+        }
 
 
 def _digest(images: np.ndarray, labels: np.ndarray) -> str:
@@ -134,13 +148,20 @@ def _digest(images: np.ndarray, labels: np.ndarray) -> str:
 
 def cache_key(source_name: str, images: np.ndarray, labels: np.ndarray, method: str, params: dict) -> str:
     """Hex key of (source name, size, pixel/label digest, method, parameters, cache version)."""
-    payload = {"v": CACHE_VERSION, "source": source_name, "n": int(len(images)), "digest": _digest(images, labels),
-               "method": method, "params": params}
+    payload = {
+        "v": CACHE_VERSION,
+        "source": source_name,
+        "n": int(len(images)),
+        "digest": _digest(images, labels),
+        "method": method,
+        "params": params,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _cluster(pixels: np.ndarray, method: str, n_clusters: int, seed: int, perplexity: float,
-             pca_components: int, n_init: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cluster(
+    pixels: np.ndarray, method: str, n_clusters: int, seed: int, perplexity: float, pca_components: int, n_init: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Assignments, representatives and a 2-D embedding of flattened float pixels ``(N, P)``."""
     from sklearn.cluster import KMeans
 
@@ -202,8 +223,10 @@ def build_similarity_table(
     if n < n_clusters:
         raise ConfigError(f"similarity.n_clusters={n_clusters} exceeds the {n} images to cluster; use at most {n}")
     if method == "tsne_kmeans" and n <= 3 * perplexity:
-        raise ConfigError(f"similarity.perplexity={perplexity} needs more than {int(3 * perplexity)} images for t-SNE, got {n};"
-                          f" lower the perplexity or use more images")
+        raise ConfigError(
+            f"similarity.perplexity={perplexity} needs more than {int(3 * perplexity)} images for t-SNE, got {n};"
+            f" lower the perplexity or use more images"
+        )
     params = {"n_clusters": n_clusters, "seed": seed, "n_init": n_init}
     params.update({"perplexity": float(perplexity)} if method == "tsne_kmeans" else {"pca_components": pca_components})
     key = cache_key(source_name, images, labels, method, params)
@@ -215,16 +238,34 @@ def build_similarity_table(
                 assign, reps, embedding = z["assignments"], z["representatives"], z["embedding"]
             if assign.shape != (n,):
                 raise ValueError(f"cached assignments have shape {assign.shape}, expected ({n},)")
-            table = SimilarityTable(torch.from_numpy(assign), torch.from_numpy(reps), torch.from_numpy(labels),
-                                    torch.from_numpy(embedding), method, params, key, time.perf_counter() - t0, True)
+            table = SimilarityTable(
+                torch.from_numpy(assign),
+                torch.from_numpy(reps),
+                torch.from_numpy(labels),
+                torch.from_numpy(embedding),
+                method,
+                params,
+                key,
+                time.perf_counter() - t0,
+                True,
+            )
             _report_skipped(table, source_name)
             return table
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
             log.warning("similarity cache %s is unreadable (%s); rebuilding it", path, err)
     pixels = images.reshape(n, -1).astype(np.float32) / 255.0
     assign, reps, embedding = _cluster(pixels, method, n_clusters, seed, perplexity, pca_components, n_init)
-    table = SimilarityTable(torch.from_numpy(assign), torch.from_numpy(reps), torch.from_numpy(labels),
-                            torch.from_numpy(embedding), method, params, key, time.perf_counter() - t0, False)
+    table = SimilarityTable(
+        torch.from_numpy(assign),
+        torch.from_numpy(reps),
+        torch.from_numpy(labels),
+        torch.from_numpy(embedding),
+        method,
+        params,
+        key,
+        time.perf_counter() - t0,
+        False,
+    )
     if use_cache:
         _save(path, table)
     _report_skipped(table, source_name)
@@ -235,18 +276,32 @@ def _save(path: str, table: SimilarityTable) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, assignments=table.assignments.numpy(), representatives=table.representatives.cpu().numpy(),
-                 embedding=table.embedding.numpy(), meta=np.array(json.dumps({"method": table.method, **table.params})))
+        np.savez(
+            tmp,
+            assignments=table.assignments.numpy(),
+            representatives=table.representatives.cpu().numpy(),
+            embedding=table.embedding.numpy(),
+            meta=np.array(json.dumps({"method": table.method, **table.params})),
+        )
         os.replace(tmp, path)
     except OSError as err:
-        raise DataFileError(f"cannot write the similarity cache {path} ({err.strerror or err}); set similarity.cache_dir"
-                            f" to a writable folder") from err
+        raise DataFileError(
+            f"cannot write the similarity cache {path} ({err.strerror or err}); set similarity.cache_dir"
+            f" to a writable folder"
+        ) from err
 
 
 def _report_skipped(table: SimilarityTable, source_name: str) -> None:
     if not table.usable.numel():
-        raise ConfigError(f"no cluster of {source_name!r} has a member of another label (n_clusters={table.num_clusters});"
-                          f" use fewer clusters or more images")
+        raise ConfigError(
+            f"no cluster of {source_name!r} has a member of another label (n_clusters={table.num_clusters});"
+            f" use fewer clusters or more images"
+        )
     if table.skipped:
-        log.warning("similarity table of %s: %d of %d clusters have no member of another label and are skipped: %s",
-                    source_name, len(table.skipped), table.num_clusters, table.skipped)
+        log.warning(
+            "similarity table of %s: %d of %d clusters have no member of another label and are skipped: %s",
+            source_name,
+            len(table.skipped),
+            table.num_clusters,
+            table.skipped,
+        )

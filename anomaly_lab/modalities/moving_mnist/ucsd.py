@@ -54,8 +54,9 @@ def _check_consecutive(folder: str, names: list[str]) -> None:
         return  # unnumbered frames: their sorted order is the video
     if len(set(numbers)) != len(numbers):
         dup = sorted(n for n in set(numbers) if numbers.count(n) > 1)[0]
-        raise DataFileError(f"video folder {folder} has two frames numbered {dup}: "
-                            f"{[m for m, k in zip(names, numbers) if k == dup]}")
+        raise DataFileError(
+            f"video folder {folder} has two frames numbered {dup}: {[m for m, k in zip(names, numbers) if k == dup]}"
+        )
     have = set(numbers)
     missing = [k for k in range(min(numbers), max(numbers) + 1) if k not in have]
     if missing:
@@ -63,9 +64,11 @@ def _check_consecutive(folder: str, names: list[str]) -> None:
         run = re.findall(r"\d+", os.path.splitext(template)[0])[-1]
         stem, ext = os.path.splitext(template)
         at = stem.rfind(run)
-        name = stem[:at] + str(missing[0]).zfill(len(run)) + stem[at + len(run):] + ext
-        raise DataFileError(f"frame file {os.path.join(folder, name)} is missing ({len(missing)} missing between"
-                            f" {names[0]} and {names[-1]})")
+        name = stem[:at] + str(missing[0]).zfill(len(run)) + stem[at + len(run) :] + ext
+        raise DataFileError(
+            f"frame file {os.path.join(folder, name)} is missing ({len(missing)} missing between"
+            f" {names[0]} and {names[-1]})"
+        )
 
 
 def read_grey(path: str) -> np.ndarray:
@@ -99,8 +102,15 @@ class UcsdClips(Dataset):
     The folders are scanned at construction; files are read when a clip is asked for.
     """
 
-    def __init__(self, root: str, split: str = "train", clip_len: int = 10, stride: int | None = None,
-                 size: int | None = 64, videos: Sequence[str] | None = None):
+    def __init__(
+        self,
+        root: str,
+        split: str = "train",
+        clip_len: int = 10,
+        stride: int | None = None,
+        size: int | None = 64,
+        videos: Sequence[str] | None = None,
+    ):
         check_choice("data.split", split, SPLITS)
         check_range("data.clip_len", clip_len, 1, integer=True)
         stride = clip_len if stride is None else stride
@@ -110,9 +120,16 @@ class UcsdClips(Dataset):
         self.root, self.split, self.clip_len, self.stride, self.size = str(root), split, clip_len, stride, size
         folder = os.path.join(self.root, "Train" if split == "train" else "Test")
         if not os.path.isdir(folder):
-            raise DataFileError(f"UCSD folder {folder} not found; data.root must hold Train/ and Test/ (e.g. UCSDped1/)")
-        names = videos if videos is not None else sorted(
-            n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)) and not n.endswith("_gt"))
+            raise DataFileError(
+                f"UCSD folder {folder} not found; data.root must hold Train/ and Test/ (e.g. UCSDped1/)"
+            )
+        names = (
+            videos
+            if videos is not None
+            else sorted(
+                n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)) and not n.endswith("_gt")
+            )
+        )
         self.videos: list[dict] = []
         for name in names:  # a few dozen videos, scanned once
             vdir = os.path.join(folder, name)
@@ -130,14 +147,17 @@ class UcsdClips(Dataset):
                 for f in frames:
                     m = by_number.get(_frame_number(f))
                     if m is None:
-                        raise DataFileError(f"mask for frame {os.path.join(vdir, f)} is missing from {gt}"
-                                            f" (expected a file numbered {_frame_number(f)})")
+                        raise DataFileError(
+                            f"mask for frame {os.path.join(vdir, f)} is missing from {gt}"
+                            f" (expected a file numbered {_frame_number(f)})"
+                        )
                     masks.append(os.path.join(gt, m))
             self.videos.append({"name": name, "frames": [os.path.join(vdir, f) for f in frames], "masks": masks})
         if not self.videos:
             raise DataFileError(f"UCSD folder {folder} has no video folders")
-        clips = [(v, s) for v, video in enumerate(self.videos)
-                 for s in range(0, len(video["frames"]) - clip_len + 1, stride)]
+        clips = [
+            (v, s) for v, video in enumerate(self.videos) for s in range(0, len(video["frames"]) - clip_len + 1, stride)
+        ]
         if not clips:
             raise DataFileError(f"no video under {folder} has {clip_len} frames for one clip; lower data.clip_len")
         self.clips = torch.tensor(clips, dtype=torch.int64)
@@ -166,10 +186,10 @@ class UcsdClips(Dataset):
         frame_paths, mask_paths, known = [], [], []
         for v, s in rows.tolist():
             video = self.videos[v]
-            frame_paths += video["frames"][s: s + t]
+            frame_paths += video["frames"][s : s + t]
             has = video["masks"] is not None
             known.append(has or self.split == "train")
-            mask_paths += video["masks"][s: s + t] if has else [None] * t
+            mask_paths += video["masks"][s : s + t] if has else [None] * t
         frames = self._read(frame_paths, False)
         b = len(rows)
         masks = torch.zeros_like(frames, dtype=torch.bool)
@@ -179,8 +199,13 @@ class UcsdClips(Dataset):
         masks = masks.view(b, t, *frames.shape[1:])
         labels = masks.flatten(2).any(-1).to(torch.int64)
         labels[~torch.tensor(known)] = -1
-        return {"frames": frames.view(b, t, *frames.shape[1:]), "frame_labels": labels, "masks": masks,
-                "video": rows[:, 0].clone(), "start": rows[:, 1].clone()}
+        return {
+            "frames": frames.view(b, t, *frames.shape[1:]),
+            "frame_labels": labels,
+            "masks": masks,
+            "video": rows[:, 0].clone(),
+            "start": rows[:, 1].clone(),
+        }
 
     def __getitem__(self, item: int) -> dict[str, Tensor]:
         batch = self.__getitems__([item])

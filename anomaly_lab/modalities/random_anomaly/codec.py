@@ -34,15 +34,21 @@ class RandomAnomalyCodec:
     layouts = LAYOUTS
     other_formats: tuple[str, ...] = ()
 
-    def __init__(self, generator=None, frame_dtype: str = "uint8", mean: float = 0.1307, std: float = 0.3081,
-                 recipe_names: list[str] | None = None):
+    def __init__(
+        self,
+        generator=None,
+        frame_dtype: str = "uint8",
+        mean: float = 0.1307,
+        std: float = 0.3081,
+        recipe_names: list[str] | None = None,
+    ):
         check_choice("export.frame_dtype", frame_dtype, FRAME_DTYPES)
         self.frame_dtype = frame_dtype
         self.mean = float(getattr(generator, "mean", mean))
         self.std = float(getattr(generator, "std", std))
         self.recipe_names = list(getattr(generator, "recipe_names", recipe_names or []))
 
-    def configure(self, frame_dtype: str | None = None, **_: object) -> "RandomAnomalyCodec":
+    def configure(self, frame_dtype: str | None = None, **_: object) -> RandomAnomalyCodec:
         """Apply export options (``export.frame_dtype``); unknown options are ignored."""
         if frame_dtype is not None:
             check_choice("export.frame_dtype", frame_dtype, FRAME_DTYPES)
@@ -52,8 +58,12 @@ class RandomAnomalyCodec:
     # -- writing -----------------------------------------------------------------------------
     def metadata(self, layout: str) -> dict[str, str]:
         check_choice("export.layout", layout, LAYOUTS)
-        meta = {"anomaly_lab.dataset": "random_anomaly", "anomaly_lab.layout": layout,
-                "anomaly_lab.mean": repr(self.mean), "anomaly_lab.std": repr(self.std)}
+        meta = {
+            "anomaly_lab.dataset": "random_anomaly",
+            "anomaly_lab.layout": layout,
+            "anomaly_lab.mean": repr(self.mean),
+            "anomaly_lab.std": repr(self.std),
+        }
         if layout == "compact":
             meta["anomaly_lab.frame_dtype"] = self.frame_dtype
             meta["anomaly_lab.recipes"] = ",".join(self.recipe_names)
@@ -98,7 +108,7 @@ class RandomAnomalyCodec:
         if values.size % (n * stored_frames):
             raise DataFileError(f"x holds {values.size} values for {n} rows of {stored_frames} frames")
         pixels = values.size // (n * stored_frames)
-        side = int(round(pixels ** 0.5))
+        side = int(round(pixels**0.5))
         if side * side != pixels:
             raise DataFileError(f"frames of {pixels} values are not square images")
         frames = torch.from_numpy(np.ascontiguousarray(values)).reshape(n, stored_frames, 1, side, side)

@@ -84,10 +84,17 @@ class RandomAnomalyGenerator:
 
     def config_dict(self) -> dict:
         return {
-            "dataset": "random_anomaly", "source": self.source.name, "source_size": len(self.source),
-            "seq_len": self.seq_len, "image_size": self.image_size, "recipes": [r.to_dict() for r in self.recipes],
-            "anomaly_prob": self.anomaly_prob, "class_mode": self.class_mode, "seed": self.seed,
-            "mean": self.mean, "std": self.std,
+            "dataset": "random_anomaly",
+            "source": self.source.name,
+            "source_size": len(self.source),
+            "seq_len": self.seq_len,
+            "image_size": self.image_size,
+            "recipes": [r.to_dict() for r in self.recipes],
+            "anomaly_prob": self.anomaly_prob,
+            "class_mode": self.class_mode,
+            "seed": self.seed,
+            "mean": self.mean,
+            "std": self.std,
         }
 
     def codec(self):
@@ -118,10 +125,18 @@ class RandomAnomalyGenerator:
             if self.device.type != "cpu" or b <= self.cpu_chunk:
                 parts = [self._generate(idx, x)]
             else:
-                parts = [self._generate(idx[i : i + self.cpu_chunk], x[i : i + self.cpu_chunk])
-                         for i in range(0, b, self.cpu_chunk)]  # a loop over parts of 64, not over samples
-        return {"x": x, **{k: torch.cat([p[k] for p in parts]) if len(parts) > 1 else parts[0][k].clone()
-                           for k in parts[0] if k != "x"}}
+                parts = [
+                    self._generate(idx[i : i + self.cpu_chunk], x[i : i + self.cpu_chunk])
+                    for i in range(0, b, self.cpu_chunk)
+                ]  # a loop over parts of 64, not over samples
+        return {
+            "x": x,
+            **{
+                k: torch.cat([p[k] for p in parts]) if len(parts) > 1 else parts[0][k].clone()
+                for k in parts[0]
+                if k != "x"
+            },
+        }
 
     def _generate(self, idx: Tensor, x: Tensor) -> dict[str, Tensor]:
         """``generate`` for one part, written into ``x`` (B, T+1, 1, S, S)."""

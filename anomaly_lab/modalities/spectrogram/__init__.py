@@ -12,6 +12,15 @@ from anomaly_lab.modalities.spectrogram.generator import POLARISATIONS, Spectrog
 from anomaly_lab.modalities.spectrogram.scaling import apply_scaling, channel_percentiles, percentile_scale
 
 __all__ = [
-    "ANOMALY_CLASSES", "CLASS_NAMES", "NUM_CLASSES", "POLARISATIONS", "ROAD_CONTAMINATION", "SpectrogramGenerator",
-    "apply_scaling", "channel_percentiles", "class_id", "mixture_weights", "percentile_scale",
+    "ANOMALY_CLASSES",
+    "CLASS_NAMES",
+    "NUM_CLASSES",
+    "POLARISATIONS",
+    "ROAD_CONTAMINATION",
+    "SpectrogramGenerator",
+    "apply_scaling",
+    "channel_percentiles",
+    "class_id",
+    "mixture_weights",
+    "percentile_scale",
 ]

@@ -63,8 +63,10 @@ def mixture_weights(mixture: str | Sequence[float] | Mapping[str, float]) -> lis
         elif mixture == "road":
             weights = [1.0] + [ROAD_CONTAMINATION[c] for c in ANOMALY_CLASSES]
         else:
-            raise ConfigError(f"mixture={mixture!r} is unknown; use one of {list(MIXTURES)}, a list of "
-                              f"{NUM_CLASSES} weights or a mapping of class names to weights")
+            raise ConfigError(
+                f"mixture={mixture!r} is unknown; use one of {list(MIXTURES)}, a list of "
+                f"{NUM_CLASSES} weights or a mapping of class names to weights"
+            )
     elif isinstance(mixture, Mapping):
         unknown = [k for k in mixture if k not in CLASS_NAMES]
         if unknown:
@@ -73,8 +75,10 @@ def mixture_weights(mixture: str | Sequence[float] | Mapping[str, float]) -> lis
     else:
         weights = list(mixture)
         if len(weights) != NUM_CLASSES:
-            raise ConfigError(f"mixture has {len(weights)} weights; give {NUM_CLASSES} (normal first, then "
-                              f"{', '.join(ANOMALY_CLASSES)})")
+            raise ConfigError(
+                f"mixture has {len(weights)} weights; give {NUM_CLASSES} (normal first, then "
+                f"{', '.join(ANOMALY_CLASSES)})"
+            )
     for w in weights:
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or w != w:
             raise ConfigError(f"mixture weight {w!r} is not allowed; weights must be numbers >= 0")

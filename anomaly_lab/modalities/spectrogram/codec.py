@@ -31,9 +31,9 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from anomaly_lab.core.errors import DataFileError, check_choice
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES
 from anomaly_lab.modalities.spectrogram.scaling import percentile_scale
-from anomaly_lab.core.errors import DataFileError, check_choice
 from anomaly_lab.viz.preview import frame_grid
 
 LAYOUTS = ("published", "compact")
@@ -56,17 +56,24 @@ class SpectrogramCodec:
         self.scale = getattr(generator, "scale", scale)
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> "SpectrogramCodec":
+    def from_metadata(cls, metadata: dict[str, str]) -> SpectrogramCodec:
         band = metadata.get("anomaly_lab.band_mhz")
-        return cls(band_mhz=tuple(float(v) for v in band.split(",")) if band else (110.0, 190.0),
-                   scale=metadata.get("anomaly_lab.scale", "percentile"))
+        return cls(
+            band_mhz=tuple(float(v) for v in band.split(",")) if band else (110.0, 190.0),
+            scale=metadata.get("anomaly_lab.scale", "percentile"),
+        )
 
     # -- parquet -------------------------------------------------------------------------------
     def metadata(self, layout: str) -> dict[str, str]:
         check_choice("export.layout", layout, LAYOUTS)
-        meta = {"anomaly_lab.dataset": "spectrogram", "anomaly_lab.layout": layout,
-                "anomaly_lab.classes": ",".join(CLASS_NAMES), "anomaly_lab.polarisations": "XX,XY,YX,YY",
-                "anomaly_lab.scale": str(self.scale), "anomaly_lab.band_mhz": ",".join(repr(b) for b in self.band_mhz)}
+        meta = {
+            "anomaly_lab.dataset": "spectrogram",
+            "anomaly_lab.layout": layout,
+            "anomaly_lab.classes": ",".join(CLASS_NAMES),
+            "anomaly_lab.polarisations": "XX,XY,YX,YY",
+            "anomaly_lab.scale": str(self.scale),
+            "anomaly_lab.band_mhz": ",".join(repr(b) for b in self.band_mhz),
+        }
         if self.generator is not None:
             meta["anomaly_lab.shape"] = f"4,{self.generator.time_bins},{self.generator.freq_bins}"
         return meta
@@ -100,14 +107,22 @@ class SpectrogramCodec:
 
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
         """Restore ``x`` (B, 4, T, F) float32, ``y``, ``anomalous``, ``mask`` and ``index``."""
-        metadata = {**(metadata or {}), **{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()
-                                            if k.startswith(b"anomaly_lab.")}}
+        metadata = {
+            **(metadata or {}),
+            **{
+                k.decode(): v.decode()
+                for k, v in (table.schema.metadata or {}).items()
+                if k.startswith(b"anomaly_lab.")
+            },
+        }
         missing = [c for c in ("x", "y", "mask") if c not in table.column_names]
         if missing:
             raise DataFileError(f"table has columns {table.column_names}; a spectrogram file also needs {missing}")
         shape = metadata.get("anomaly_lab.shape")
         if not shape:
-            raise DataFileError("spectrogram table has no 'anomaly_lab.shape' metadata; it was not written by this codec")
+            raise DataFileError(
+                "spectrogram table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
+            )
         c, t, f = (int(v) for v in shape.split(","))
         n = table.num_rows
         x = table.column("x").combine_chunks().flatten().to_numpy(zero_copy_only=False)
@@ -193,16 +208,21 @@ def _road_groups(h5, t: int, f: int) -> dict[str, object]:
         groups[name] = anomaly.create_group(name)
     for grp in groups.values():
         grp.create_dataset("data", shape=(0, t, f, 4), maxshape=(None, t, f, 4), dtype="float32", chunks=(1, t, f, 4))
-        grp.create_dataset("frequency_band", shape=(0, t, f, 1), maxshape=(None, t, f, 1), dtype="float32",
-                           chunks=(1, t, f, 1))
+        grp.create_dataset(
+            "frequency_band", shape=(0, t, f, 1), maxshape=(None, t, f, 1), dtype="float32", chunks=(1, t, f, 1)
+        )
         grp.create_dataset("mask", shape=(0, t, f), maxshape=(None, t, f), dtype="uint8", chunks=(1, t, f))
         for key in ("labels", "source", "ids"):
             grp.create_dataset(key, shape=(0,), maxshape=(None,), dtype=ROAD_STRING, chunks=(1024,))
     return groups
 
 
-def write_road_h5(path: str, batches: Iterable[dict[str, Tensor]], band_mhz: tuple[float, float] = (110.0, 190.0),
-                  all_to_test: bool = False) -> None:
+def write_road_h5(
+    path: str,
+    batches: Iterable[dict[str, Tensor]],
+    band_mhz: tuple[float, float] = (110.0, 190.0),
+    all_to_test: bool = False,
+) -> None:
     """Write ``batches`` to ``path`` in ROAD's ``.h5`` layout (see the module docstring)."""
     import h5py
 

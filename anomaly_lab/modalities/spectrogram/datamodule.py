@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-
-from anomaly_lab.modalities.spectrogram.scaling import SCALINGS
-from anomaly_lab.loading.stored import StoredDataModule
 from anomaly_lab.core.errors import check_choice, check_range
-from anomaly_lab.modalities.spectrogram.road import GROUPS, MULTI_LABEL, SELECTIONS, UNKNOWN, RoadDataset, RoadFile, prepare_road
+from anomaly_lab.loading.stored import StoredDataModule
+from anomaly_lab.modalities.spectrogram.road import (
+    GROUPS,
+    MULTI_LABEL,
+    SELECTIONS,
+    UNKNOWN,
+    RoadDataset,
+    RoadFile,
+    prepare_road,
+)
+from anomaly_lab.modalities.spectrogram.scaling import SCALINGS
 
 
 class RoadDataModule(StoredDataModule):
@@ -58,10 +65,19 @@ class RoadDataModule(StoredDataModule):
         check_range("data.test_fraction", test_fraction, 0.0, 1.0)
         self.path = str(path)
         self.options = dict(
-            groups=list(groups), multi_label=multi_label, drop_labels=list(drop_labels), unknown_labels=unknown_labels,
-            dedupe=dedupe, selection=selection, n_per_class=n_per_class, n_normal=n_normal,
-            contamination=dict(contamination) if contamination is not None else None, val_fraction=val_fraction,
-            test_fraction=test_fraction, seed=seed)
+            groups=list(groups),
+            multi_label=multi_label,
+            drop_labels=list(drop_labels),
+            unknown_labels=unknown_labels,
+            dedupe=dedupe,
+            selection=selection,
+            n_per_class=n_per_class,
+            n_normal=n_normal,
+            contamination=dict(contamination) if contamination is not None else None,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+        )
         self.reading = dict(scale=scale, scale_percentiles=tuple(scale_percentiles), size=size, device=device)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.road: RoadFile | None = None

@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
-from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
-from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
+from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
+from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
 
 #: polarisation order of the channel axis (LOFAR's correlation order)
 POLARISATIONS = ("XX", "XY", "YX", "YY")
@@ -39,9 +39,14 @@ def _strength_range(strength) -> tuple[float, float]:
         check_range("strength", strength, 0.0, 10.0)
         return float(strength), float(strength)
     values = list(strength) if isinstance(strength, Sequence) or hasattr(strength, "__iter__") else []
-    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
-            or not 0.0 < values[0] <= values[1] <= 10.0:
-        raise ConfigError(f"strength={strength!r} must be a number in [0, 10] or [low, high] with 0 < low <= high <= 10")
+    if (
+        len(values) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        or not 0.0 < values[0] <= values[1] <= 10.0
+    ):
+        raise ConfigError(
+            f"strength={strength!r} must be a number in [0, 10] or [low, high] with 0 < low <= high <= 10"
+        )
     return float(values[0]), float(values[1])
 
 
@@ -119,10 +124,18 @@ class SpectrogramGenerator:
     # -- contract ------------------------------------------------------------------------------
     def config_dict(self) -> dict:
         return {
-            "dataset": "spectrogram", "time_bins": self.time_bins, "freq_bins": self.freq_bins,
-            "mixture": self.mixture, "probabilities": self.probabilities, "strength": list(self.strength_range),
-            "scale": self.scale, "scale_percentiles": list(self.scale_percentiles), "band_mhz": list(self.band_mhz),
-            "seed": self.seed, "classes": list(CLASS_NAMES), "polarisations": list(POLARISATIONS),
+            "dataset": "spectrogram",
+            "time_bins": self.time_bins,
+            "freq_bins": self.freq_bins,
+            "mixture": self.mixture,
+            "probabilities": self.probabilities,
+            "strength": list(self.strength_range),
+            "scale": self.scale,
+            "scale_percentiles": list(self.scale_percentiles),
+            "band_mhz": list(self.band_mhz),
+            "seed": self.seed,
+            "classes": list(CLASS_NAMES),
+            "polarisations": list(POLARISATIONS),
         }
 
     def codec(self):
@@ -142,7 +155,9 @@ class SpectrogramGenerator:
         u = u.to(self.device) * (1.0 - 1e-12)
         return torch.searchsorted(self._cumulative, u.contiguous(), right=True).clamp_(max=NUM_CLASSES - 1)
 
-    def generate(self, indices: Tensor | Sequence[int], classes: Tensor | Sequence[int] | None = None) -> dict[str, Tensor]:
+    def generate(
+        self, indices: Tensor | Sequence[int], classes: Tensor | Sequence[int] | None = None
+    ) -> dict[str, Tensor]:
         """The batch for these sample indices; ``classes`` forces the class of each sample
         (for previews and tests) instead of drawing it from the mixture."""
         idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
@@ -158,7 +173,7 @@ class SpectrogramGenerator:
         rows = max(1, self.chunk_pixels // (self.time_bins * self.freq_bins))
         if b <= rows:
             return self._generate(idx, y)
-        parts = [self._generate(idx[lo:lo + rows], y[lo:lo + rows]) for lo in range(0, b, rows)]  # chunks of rows
+        parts = [self._generate(idx[lo : lo + rows], y[lo : lo + rows]) for lo in range(0, b, rows)]  # chunks of rows
         return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
     def _generate(self, idx: Tensor, y: Tensor) -> dict[str, Tensor]:
@@ -215,7 +230,9 @@ class SpectrogramGenerator:
         ripple_cycles = rng.uniform("sky/ripple_cycles", (3,), 1.0, 12.0)[:, None, None, :]
         ripple_phase = rng.uniform("sky/ripple_phase", (3,))[:, None, None, :]
         ripple = 1.0 + sum_slots(ripple_amp * torch.cos(2 * math.pi * (ripple_cycles * g.f[..., None] + ripple_phase)))
-        bandpass = _logistic((g.f - f_lo) / edge) * _logistic((f_hi - g.f) / edge) * torch.exp(-slope * (g.f - 0.5)) * ripple
+        bandpass = (
+            _logistic((g.f - f_lo) / edge) * _logistic((f_hi - g.f) / edge) * torch.exp(-slope * (g.f - 0.5)) * ripple
+        )
         bandpass = 0.05 + bandpass  # the band edges fade but never reach zero (zero means lost data)
         harmonics = torch.tensor([1.0, 2.0], device=self.device)
         drift_amp = rng.uniform("sky/drift_amp", (2,), 0.0, 0.08)[:, None, None, :] / harmonics
@@ -243,9 +260,9 @@ class SpectrogramGenerator:
         keep = rho.sqrt()[:, None, None]
         own = (1.0 - rho).sqrt()[:, None, None]
         for lo in range(0, b, rows):  # chunks of rows bound the memory; each row's draws are its own
-            part = CounterRNG(self.seed, idx[lo:lo + rows])
+            part = CounterRNG(self.seed, idx[lo : lo + rows])
             common = part.normal("noise/common", (t_bins, f_bins))
             for p in range(4):
                 own_noise = part.normal(f"noise/{POLARISATIONS[p]}", (t_bins, f_bins))
-                out[lo:lo + rows, p] = keep[lo:lo + rows] * common + own[lo:lo + rows] * own_noise
+                out[lo : lo + rows, p] = keep[lo : lo + rows] * common + own[lo : lo + rows] * own_noise
         return out

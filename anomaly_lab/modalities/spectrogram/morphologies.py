@@ -35,7 +35,7 @@ class Grid:
     f_bin: Tensor
 
     @classmethod
-    def make(cls, time_bins: int, freq_bins: int, device: torch.device) -> "Grid":
+    def make(cls, time_bins: int, freq_bins: int, device: torch.device) -> Grid:
         tb = torch.arange(time_bins, device=device)
         fb = torch.arange(freq_bins, device=device)
         t = ((tb.to(torch.float32) + 0.5) / time_bins).view(1, -1, 1)
@@ -66,12 +66,14 @@ class Effect:
 
 #: thresholds (at strength 1) that turn effect maps into the per-pixel anomaly mask; they scale
 #: with each sample's strength, so the mask is the anomaly's footprint however faint it is drawn
-MASK_GAIN = 0.1     # |gain - 1| above this
-MASK_ADD = 0.2      # added brightness above this
-MASK_NOISE = 0.5    # noise raised by more than 1 + this
+MASK_GAIN = 0.1  # |gain - 1| above this
+MASK_ADD = 0.2  # added brightness above this
+MASK_NOISE = 0.5  # noise raised by more than 1 + this
 
 
-def effect_mask(effect: Effect, shape: tuple[int, int, int], device: torch.device, strength: Tensor | None = None) -> Tensor:
+def effect_mask(
+    effect: Effect, shape: tuple[int, int, int], device: torch.device, strength: Tensor | None = None
+) -> Tensor:
     """The pixels an effect touches: ``(n, T, F)`` bool. ``strength`` ``(n,)`` scales the thresholds
     (effects scale linearly with it)."""
     s = torch.ones(shape[0], device=device) if strength is None else strength.to(device)
@@ -111,12 +113,19 @@ def _bin_span(bins: Tensor, start: Tensor, length: Tensor, n_bins: int) -> Tenso
     return (b >= _c(first)) & (b < _c(first + count))
 
 
-def _time_window(rng: CounterRNG, name: str, start: tuple[float, float], length: tuple[float, float], g: Grid,
-                 shape: tuple[int, ...] = ()) -> Tensor:
+def _time_window(
+    rng: CounterRNG,
+    name: str,
+    start: tuple[float, float],
+    length: tuple[float, float],
+    g: Grid,
+    shape: tuple[int, ...] = (),
+) -> Tensor:
     """A run of time bins: start and length drawn (as fractions) from streams ``<name>/start`` and
     ``<name>/length``; ``(n, T, 1)``, or ``(n, T, 1, K)`` for ``shape=(K,)``."""
-    return _bin_span(g.t_bin, rng.uniform(f"{name}/start", shape, *start), rng.uniform(f"{name}/length", shape, *length),
-                     g.time_bins)
+    return _bin_span(
+        g.t_bin, rng.uniform(f"{name}/start", shape, *start), rng.uniform(f"{name}/length", shape, *length), g.time_bins
+    )
 
 
 def _active(rng: CounterRNG, stream: str, most: int) -> Tensor:
@@ -130,8 +139,12 @@ def oscillating_tile(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     period = _c(rng.uniform("tile/period", (), 0.04, 0.12))
     phase = _c(rng.uniform("tile/phase", ()))
     window = _time_window(rng, "tile", (0.0, 0.4), (0.5, 1.0), g)
-    band = _bin_span(g.f_bin.transpose(1, 2), rng.uniform("tile/f_start", (), 0.0, 0.3),
-                     rng.uniform("tile/f_width", (), 0.4, 0.7), g.freq_bins).transpose(1, 2)
+    band = _bin_span(
+        g.f_bin.transpose(1, 2),
+        rng.uniform("tile/f_start", (), 0.0, 0.3),
+        rng.uniform("tile/f_width", (), 0.4, 0.7),
+        g.freq_bins,
+    ).transpose(1, 2)
     on = torch.remainder(g.t / period + phase, 1.0) < 0.5
     amp = _c(rng.uniform("tile/amp", (), 0.4, 1.0)) * _c(strength)
     return Effect(gain=1.0 + amp * (on & window & band).to(torch.float32))
@@ -150,8 +163,12 @@ def first_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A block of lost data: a stretch of time over the whole band (half the time) or a wide sub-band."""
     window = _time_window(rng, "loss1", (0.0, 0.8), (0.1, 0.5), g)
     whole = _c(rng.bernoulli("loss1/whole_band", (), 0.5))
-    band = _bin_span(g.f_bin.transpose(1, 2), rng.uniform("loss1/f_start", (), 0.0, 0.5),
-                     rng.uniform("loss1/f_width", (), 0.3, 0.8), g.freq_bins).transpose(1, 2)
+    band = _bin_span(
+        g.f_bin.transpose(1, 2),
+        rng.uniform("loss1/f_start", (), 0.0, 0.5),
+        rng.uniform("loss1/f_width", (), 0.3, 0.8),
+        g.freq_bins,
+    ).transpose(1, 2)
     return Effect(drop=window & (band | whole))
 
 

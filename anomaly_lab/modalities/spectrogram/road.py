@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, ROAD_CONTAMINATION
-from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, DataFileError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, ROAD_CONTAMINATION
+from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
 
 GROUPS = ("train_data", "test_data", "anomaly_data")
 MULTI_LABEL = ("drop", "keep")
@@ -59,7 +59,7 @@ class RoadRows:
     def __len__(self) -> int:
         return int(self.y.size)
 
-    def take(self, which: np.ndarray) -> "RoadRows":
+    def take(self, which: np.ndarray) -> RoadRows:
         return RoadRows(self.group[which], self.row[which], self.y[which], self.labels_multi[which])
 
     def class_counts(self) -> dict[str, int]:
@@ -79,8 +79,10 @@ class RoadFile:
     def __init__(self, path: str):
         self.path = str(path)
         if not os.path.isfile(self.path):
-            raise DataFileError(f"ROAD file {self.path!r} does not exist; point data.path at ROAD_dataset.h5 "
-                                "(or a file written by `generate.py data=spectrogram export.format=h5`)")
+            raise DataFileError(
+                f"ROAD file {self.path!r} does not exist; point data.path at ROAD_dataset.h5 "
+                "(or a file written by `generate.py data=spectrogram export.format=h5`)"
+            )
         import h5py
 
         try:
@@ -105,7 +107,9 @@ class RoadFile:
                 if data.ndim != 4 or data.shape[3] != 4:
                     raise DataFileError(f"{self.path}: {g}/data has shape {data.shape}; ROAD's layout is (N, T, F, 4)")
                 if labels.shape != (data.shape[0],):
-                    raise DataFileError(f"{self.path}: {g}/labels has shape {labels.shape} for {data.shape[0]} spectrograms")
+                    raise DataFileError(
+                        f"{self.path}: {g}/labels has shape {labels.shape} for {data.shape[0]} spectrograms"
+                    )
                 if data.shape[0] and shape is not None and data.shape[1:3] != shape:
                     raise DataFileError(f"{self.path}: {g}/data is {data.shape[1:3]}, other groups {shape}")
                 if data.shape[0]:
@@ -144,8 +148,14 @@ class RoadFile:
         node = self.h5[group]
         return node["ids"][()] if "ids" in node else None
 
-    def catalogue(self, groups: Sequence[str] = ("train_data", "anomaly_data"), multi_label: str = "drop",
-                  drop_labels: Sequence[str] = ("1",), unknown: str = "drop", dedupe: bool = False) -> tuple[RoadRows, dict]:
+    def catalogue(
+        self,
+        groups: Sequence[str] = ("train_data", "anomaly_data"),
+        multi_label: str = "drop",
+        drop_labels: Sequence[str] = ("1",),
+        unknown: str = "drop",
+        dedupe: bool = False,
+    ) -> tuple[RoadRows, dict]:
         """Rows of the chosen groups (``anomaly_data`` means all its class groups) with decoded
         classes, and a summary of what was dropped and why. ``dedupe`` keeps only the first row of
         each ``ids`` value (use it when ids name one spectrogram, so a multi-label row that sits in
@@ -158,8 +168,16 @@ class RoadFile:
         if not chosen:
             raise DataFileError(f"{self.path} has none of the groups {list(groups)}; it has {self.groups}")
         drop_set = {str(d) for d in drop_labels}
-        parts, summary = [], {"dropped_label": 0, "dropped_multi_label": 0, "dropped_unknown": 0, "dropped_duplicate": 0,
-                              "unknown_labels": []}
+        parts, summary = (
+            [],
+            {
+                "dropped_label": 0,
+                "dropped_multi_label": 0,
+                "dropped_unknown": 0,
+                "dropped_duplicate": 0,
+                "unknown_labels": [],
+            },
+        )
         seen_ids: set[bytes] = set()
         for gi in chosen:
             name = self.groups[gi]
@@ -175,8 +193,10 @@ class RoadFile:
                 bad = [p for p in names if p not in ANOMALY_CLASSES]
                 if bad:
                     if unknown == "error":
-                        raise DataFileError(f"{self.path}: {name} row {r} has label {text!r}; known classes are "
-                                            f"{list(ANOMALY_CLASSES)} (set data.unknown_labels=drop to skip such rows)")
+                        raise DataFileError(
+                            f"{self.path}: {name} row {r} has label {text!r}; known classes are "
+                            f"{list(ANOMALY_CLASSES)} (set data.unknown_labels=drop to skip such rows)"
+                        )
                     summary["dropped_unknown"] += 1
                     if text not in summary["unknown_labels"]:
                         summary["unknown_labels"].append(text)
@@ -201,9 +221,17 @@ class RoadFile:
                 ys.append(CLASS_NAMES.index(main))
                 multis.append(multi)
             n = len(keep)
-            parts.append(RoadRows(np.full(n, gi, dtype=np.int64), np.asarray(keep, dtype=np.int64),
-                                  np.asarray(ys, dtype=np.int64), np.asarray(multis, dtype=bool).reshape(n, NUM_CLASSES)))
-        rows = RoadRows(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("group", "row", "y", "labels_multi")))
+            parts.append(
+                RoadRows(
+                    np.full(n, gi, dtype=np.int64),
+                    np.asarray(keep, dtype=np.int64),
+                    np.asarray(ys, dtype=np.int64),
+                    np.asarray(multis, dtype=bool).reshape(n, NUM_CLASSES),
+                )
+            )
+        rows = RoadRows(
+            *(np.concatenate([getattr(p, k) for p in parts]) for k in ("group", "row", "y", "labels_multi"))
+        )
         summary["rows"] = len(rows)
         summary["classes"] = rows.class_counts()
         return rows, summary
@@ -231,8 +259,14 @@ def _order_keys(seed: int, n: int, stream: str) -> np.ndarray:
     return CounterRNG(seed, torch.arange(n, dtype=torch.int64)).bits(stream, ()).numpy()
 
 
-def select_rows(rows: RoadRows, selection: str = "all", n_per_class: int = 50, n_normal: int | None = None,
-                contamination: Mapping[str, float] | None = None, seed: int = 0) -> tuple[RoadRows, dict]:
+def select_rows(
+    rows: RoadRows,
+    selection: str = "all",
+    n_per_class: int = 50,
+    n_normal: int | None = None,
+    contamination: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> tuple[RoadRows, dict]:
     """Choose the rows to use; returns them and ``{class: (wanted, taken)}`` for the report.
 
     A class with fewer rows than wanted gives all it has (the report says so)."""
@@ -264,13 +298,17 @@ def select_rows(rows: RoadRows, selection: str = "all", n_per_class: int = 50, n
     return rows.take(which), report
 
 
-def split_rows(rows: RoadRows, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> dict[str, RoadRows]:
+def split_rows(
+    rows: RoadRows, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0
+) -> dict[str, RoadRows]:
     """A train/val/test split stratified by class (each class cut in the same proportions)."""
     check_range("data.val_fraction", val_fraction, 0.0, 1.0)
     check_range("data.test_fraction", test_fraction, 0.0, 1.0)
     if val_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves no "
-                          "training rows; their sum must be below 1")
+        raise ConfigError(
+            f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves no "
+            "training rows; their sum must be below 1"
+        )
     keys = _order_keys(seed, len(rows), "road/split")
     parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLIT_NAMES}
     for k in range(NUM_CLASSES):
@@ -280,21 +318,33 @@ def split_rows(rows: RoadRows, val_fraction: float = 0.1, test_fraction: float =
         n_test = int(round(test_fraction * n))
         n_val = int(round(val_fraction * n))
         parts["test"].append(members[:n_test])
-        parts["val"].append(members[n_test:n_test + n_val])
-        parts["train"].append(members[n_test + n_val:])
+        parts["val"].append(members[n_test : n_test + n_val])
+        parts["train"].append(members[n_test + n_val :])
     return {s: rows.take(np.sort(np.concatenate(p))) for s, p in parts.items()}
 
 
-def prepare_road(road: RoadFile, groups: Sequence[str] = ("train_data", "anomaly_data"), multi_label: str = "drop",
-                 drop_labels: Sequence[str] = ("1",), unknown_labels: str = "drop", dedupe: bool = False,
-                 selection: str = "balanced",
-                 n_per_class: int = 50, n_normal: int | None = None, contamination: Mapping[str, float] | None = None,
-                 val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> tuple[dict[str, RoadRows], dict]:
+def prepare_road(
+    road: RoadFile,
+    groups: Sequence[str] = ("train_data", "anomaly_data"),
+    multi_label: str = "drop",
+    drop_labels: Sequence[str] = ("1",),
+    unknown_labels: str = "drop",
+    dedupe: bool = False,
+    selection: str = "balanced",
+    n_per_class: int = 50,
+    n_normal: int | None = None,
+    contamination: Mapping[str, float] | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[dict[str, RoadRows], dict]:
     """Catalogue, select and split a ROAD file; returns the three row sets and a summary."""
     rows, summary = road.catalogue(groups, multi_label, drop_labels, unknown_labels, dedupe)
     chosen, report = select_rows(rows, selection, n_per_class, n_normal, contamination, seed)
     if len(chosen) == 0:
-        raise DataFileError(f"{road.path}: no rows left after selection={selection!r} (catalogue: {summary['classes']})")
+        raise DataFileError(
+            f"{road.path}: no rows left after selection={selection!r} (catalogue: {summary['classes']})"
+        )
     splits = split_rows(chosen, val_fraction, test_fraction, seed)
     summary["selection"] = {"kind": selection, "per_class": report}
     summary["splits"] = {s: r.class_counts() for s, r in splits.items()}
@@ -306,9 +356,15 @@ class RoadDataset(torch.utils.data.Dataset):
     (optionally area-resized to ``size`` x ``size``, then scaled per ``scale``), ``y``,
     ``anomalous``, ``labels_multi`` (B, 10) bool and ``index`` (the item numbers)."""
 
-    def __init__(self, road: RoadFile, rows: RoadRows, scale: str = "percentile",
-                 scale_percentiles: Sequence[float] = (1.0, 99.0), size: int | None = None,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        road: RoadFile,
+        rows: RoadRows,
+        scale: str = "percentile",
+        scale_percentiles: Sequence[float] = (1.0, 99.0),
+        size: int | None = None,
+        device: str | torch.device = "cpu",
+    ):
         check_choice("data.scale", scale, SCALINGS)
         if size is not None:
             check_range("data.size", size, 8, integer=True)
@@ -330,9 +386,13 @@ class RoadDataset(torch.utils.data.Dataset):
             x = F.interpolate(x, size=(self.size, self.size), mode="area")
         x = apply_scaling(x, self.scale, self.scale_percentiles)
         y = torch.from_numpy(self.rows.y[which]).to(self.device)
-        return {"x": x, "y": y, "anomalous": (y > 0).to(torch.int64),
-                "labels_multi": torch.from_numpy(self.rows.labels_multi[which]).to(self.device),
-                "index": torch.from_numpy(which).to(self.device)}
+        return {
+            "x": x,
+            "y": y,
+            "anomalous": (y > 0).to(torch.int64),
+            "labels_multi": torch.from_numpy(self.rows.labels_multi[which]).to(self.device),
+            "index": torch.from_numpy(which).to(self.device),
+        }
 
     def __getitem__(self, item: int) -> dict[str, Tensor]:
         return {k: v[0] for k, v in self.__getitems__([item]).items()}

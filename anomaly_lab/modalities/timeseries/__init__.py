@@ -6,5 +6,15 @@ from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, Events, F
 from anomaly_lab.modalities.timeseries.generator import TimeSeriesGenerator
 from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events
 
-__all__ = ["SHAPES", "BaseSeries", "ALL_KINDS", "KINDS", "Events", "FixedPlacement", "RandomPlacement",
-           "TimeSeriesGenerator", "SeedNoise", "apply_events"]
+__all__ = [
+    "SHAPES",
+    "BaseSeries",
+    "ALL_KINDS",
+    "KINDS",
+    "Events",
+    "FixedPlacement",
+    "RandomPlacement",
+    "TimeSeriesGenerator",
+    "SeedNoise",
+    "apply_events",
+]

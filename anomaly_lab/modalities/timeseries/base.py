@@ -35,8 +35,11 @@ def _pair(name: str, value, low: float = 0.0) -> tuple[float, float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value, value)
     values = list(value) if value is not None else []
-    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
-            or not low <= values[0] <= values[1]:
+    if (
+        len(values) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        or not low <= values[0] <= values[1]
+    ):
         raise ConfigError(f"{name}={value!r} must be a number or [low, high] with {low} <= low <= high")
     return float(values[0]), float(values[1])
 
@@ -52,9 +55,16 @@ class BaseSeries:
         noise: [low, high] standard deviation of the added Gaussian noise.
     """
 
-    def __init__(self, shapes: Sequence[str] = ("sine", "ecg", "square", "sawtooth"), channels: int = 4,
-                 length: int = 512, period: Sequence[float] = (24.0, 64.0), amplitude: Sequence[float] = (0.8, 1.2),
-                 offset: Sequence[float] = (-0.5, 0.5), noise: Sequence[float] = (0.02, 0.05)):
+    def __init__(
+        self,
+        shapes: Sequence[str] = ("sine", "ecg", "square", "sawtooth"),
+        channels: int = 4,
+        length: int = 512,
+        period: Sequence[float] = (24.0, 64.0),
+        amplitude: Sequence[float] = (0.8, 1.2),
+        offset: Sequence[float] = (-0.5, 0.5),
+        noise: Sequence[float] = (0.02, 0.05),
+    ):
         shapes = [shapes] if isinstance(shapes, str) else list(shapes)
         if not shapes:
             raise ConfigError(f"base shapes={shapes!r} is empty; choose from {list(SHAPES)}")
@@ -71,8 +81,15 @@ class BaseSeries:
         self.channel_shapes = [shapes[c % len(shapes)] for c in range(channels)]
 
     def config_dict(self) -> dict:
-        return {"shapes": self.shapes, "channels": self.channels, "length": self.length, "period": list(self.period),
-                "amplitude": list(self.amplitude), "offset": list(self.offset), "noise": list(self.noise)}
+        return {
+            "shapes": self.shapes,
+            "channels": self.channels,
+            "length": self.length,
+            "period": list(self.period),
+            "amplitude": list(self.amplitude),
+            "offset": list(self.offset),
+            "noise": list(self.noise),
+        }
 
     def make(self, rng: CounterRNG) -> Tensor:
         """``(B, T, C)`` float32 clean series for the indices of ``rng``, on its device."""

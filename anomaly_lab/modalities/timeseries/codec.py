@@ -25,8 +25,8 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
-from anomaly_lab.modalities.timeseries.events import ALL_KINDS
 from anomaly_lab.core.errors import DataFileError, check_choice
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS
 
 LAYOUTS = ("published", "with_clean")
 OTHER_FORMATS = ("csv",)
@@ -55,14 +55,18 @@ class TimeSeriesCodec:
         self.channel_names = list(getattr(generator, "channel_names", None) or channel_names or [])
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> "TimeSeriesCodec":
+    def from_metadata(cls, metadata: dict[str, str]) -> TimeSeriesCodec:
         names = metadata.get("anomaly_lab.channels")
         return cls(channel_names=names.split(",") if names else None)
 
     def metadata(self, layout: str) -> dict[str, str]:
         check_choice("export.layout", layout, LAYOUTS)
-        meta = {"anomaly_lab.dataset": "timeseries", "anomaly_lab.layout": layout,
-                "anomaly_lab.kinds": ",".join(ALL_KINDS), "anomaly_lab.channels": ",".join(self.channel_names)}
+        meta = {
+            "anomaly_lab.dataset": "timeseries",
+            "anomaly_lab.layout": layout,
+            "anomaly_lab.kinds": ",".join(ALL_KINDS),
+            "anomaly_lab.channels": ",".join(self.channel_names),
+        }
         if self.generator is not None:
             meta["anomaly_lab.shape"] = f"{self.generator.length},{self.generator.channels}"
             meta["anomaly_lab.events"] = str(self.generator.event_slots)
@@ -81,15 +85,17 @@ class TimeSeriesCodec:
         if layout == "with_clean":
             clean = _cpu(batch["clean"]).to(torch.float32).reshape(-1).numpy()
             cols["clean"] = pa.FixedSizeListArray.from_arrays(pa.array(clean), t * c)
-        cols.update({
-            "labels": pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1).numpy()), t * c),
-            "label": pa.FixedSizeListArray.from_arrays(pa.array(labels.any(-1).reshape(-1).numpy()), t),
-            "anomalous": pa.array(labels.reshape(b, -1).any(1).to(torch.int64).numpy()),
-            "event_start": _event_lists(batch, "event_start", valid),
-            "event_end": _event_lists(batch, "event_end", valid),
-            "event_channel": _event_lists(batch, "event_channel", valid),
-            "event_kind": pa.ListArray.from_arrays(pa.array(offsets), pa.array(names[valid].tolist(), pa.string())),
-        })
+        cols.update(
+            {
+                "labels": pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1).numpy()), t * c),
+                "label": pa.FixedSizeListArray.from_arrays(pa.array(labels.any(-1).reshape(-1).numpy()), t),
+                "anomalous": pa.array(labels.reshape(b, -1).any(1).to(torch.int64).numpy()),
+                "event_start": _event_lists(batch, "event_start", valid),
+                "event_end": _event_lists(batch, "event_end", valid),
+                "event_channel": _event_lists(batch, "event_channel", valid),
+                "event_kind": pa.ListArray.from_arrays(pa.array(offsets), pa.array(names[valid].tolist(), pa.string())),
+            }
+        )
         if "index" in batch:
             cols["index"] = pa.array(_cpu(batch["index"]).to(torch.int64).numpy())
         return pa.table(cols).replace_schema_metadata({"anomaly_lab.shape": f"{t},{c}"})
@@ -97,14 +103,24 @@ class TimeSeriesCodec:
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
         """Restore ``x`` (and ``clean``) ``(B, T, C)``, ``labels``, ``label``, ``anomalous``, the event
         fields (padded with -1) and ``index``."""
-        metadata = {**(metadata or {}), **{k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()
-                                            if k.startswith(b"anomaly_lab.")}}
-        missing = [col for col in ("x", "labels", "event_start", "event_end", "event_kind") if col not in table.column_names]
+        metadata = {
+            **(metadata or {}),
+            **{
+                k.decode(): v.decode()
+                for k, v in (table.schema.metadata or {}).items()
+                if k.startswith(b"anomaly_lab.")
+            },
+        }
+        missing = [
+            col for col in ("x", "labels", "event_start", "event_end", "event_kind") if col not in table.column_names
+        ]
         if missing:
             raise DataFileError(f"table has columns {table.column_names}; a time-series file also needs {missing}")
         shape = metadata.get("anomaly_lab.shape")
         if not shape:
-            raise DataFileError("time-series table has no 'anomaly_lab.shape' metadata; it was not written by this codec")
+            raise DataFileError(
+                "time-series table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
+            )
         t, c = (int(v) for v in shape.split(","))
         n = table.num_rows
 
@@ -114,14 +130,19 @@ class TimeSeriesCodec:
                 raise DataFileError(f"column {name!r} holds {flat.size} values for {n} rows of {width}")
             return torch.from_numpy(np.array(flat, dtype=dtype))
 
-        out = {"x": dense("x", np.float32, t * c).reshape(n, t, c),
-               "labels": dense("labels", bool, t * c).reshape(n, t, c)}
+        out = {
+            "x": dense("x", np.float32, t * c).reshape(n, t, c),
+            "labels": dense("labels", bool, t * c).reshape(n, t, c),
+        }
         if "clean" in table.column_names:
             out["clean"] = dense("clean", np.float32, t * c).reshape(n, t, c)
         out["label"] = out["labels"].any(-1).to(torch.int64)
         out["anomalous"] = out["label"].any(-1).to(torch.int64)
-        lists = {name: table.column(name).combine_chunks() for name in ("event_start", "event_end", "event_kind",
-                                                                       "event_channel") if name in table.column_names}
+        lists = {
+            name: table.column(name).combine_chunks()
+            for name in ("event_start", "event_end", "event_kind", "event_channel")
+            if name in table.column_names
+        }
         counts = np.diff(lists["event_start"].offsets.to_numpy())
         e = max(int(metadata.get("anomaly_lab.events", 0)), int(counts.max()) if n else 0)
         slot = np.arange(e)[None, :] < counts[:, None]
@@ -136,8 +157,11 @@ class TimeSeriesCodec:
         out["event_start"] = padded(lists["event_start"].flatten().to_numpy())
         out["event_end"] = padded(lists["event_end"].flatten().to_numpy())
         out["event_kind"] = padded(np.array(kinds, dtype=np.int64))
-        out["event_channel"] = padded(lists["event_channel"].flatten().to_numpy()) if "event_channel" in lists \
+        out["event_channel"] = (
+            padded(lists["event_channel"].flatten().to_numpy())
+            if "event_channel" in lists
             else torch.full((n, e), -1, dtype=torch.int64)
+        )
         if "index" in table.column_names:
             out["index"] = torch.from_numpy(table.column("index").to_numpy().astype(np.int64))
         return out
@@ -159,9 +183,16 @@ class TimeSeriesCodec:
                     header = ["index", "step", *names, "label", *[f"label_{n}" for n in names]]
                     fh.write(",".join(header) + "\n")
                 index = _cpu(batch["index"]).numpy() if "index" in batch else np.arange(b)
-                block = np.concatenate([np.repeat(index, t)[:, None], np.tile(np.arange(t), b)[:, None],
-                                        x.reshape(b * t, c), labels.any(-1).reshape(b * t, 1),
-                                        labels.reshape(b * t, c)], axis=1)
+                block = np.concatenate(
+                    [
+                        np.repeat(index, t)[:, None],
+                        np.tile(np.arange(t), b)[:, None],
+                        x.reshape(b * t, c),
+                        labels.any(-1).reshape(b * t, 1),
+                        labels.reshape(b * t, c),
+                    ],
+                    axis=1,
+                )
                 fmt_row = ["%d", "%d"] + ["%.9g"] * c + ["%d"] * (c + 1)
                 np.savetxt(fh, block, fmt=fmt_row, delimiter=",")
         if header is None:
@@ -192,12 +223,22 @@ def plot_series(batch: dict[str, Tensor], path: str, channel_names: list[str] | 
             hot = np.nonzero(labels[r, :, k])[0]
             ax.scatter(hot, x[r, hot, k] + shift, s=4, color="red", zorder=3)
         anomalous = labels[r].any(-1)
-        ax.fill_between(np.arange(t), 0, 1, where=anomalous, color="red", alpha=0.12, transform=ax.get_xaxis_transform())
+        ax.fill_between(
+            np.arange(t), 0, 1, where=anomalous, color="red", alpha=0.12, transform=ax.get_xaxis_transform()
+        )
         if "event_kind" in batch:
             kinds, starts = _cpu(batch["event_kind"])[r].tolist(), _cpu(batch["event_start"])[r].tolist()
             for kind, start in zip(kinds, starts):
                 if kind >= 0:
-                    ax.text(start, 1.0, ALL_KINDS[kind], transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="darkred")
+                    ax.text(
+                        start,
+                        1.0,
+                        ALL_KINDS[kind],
+                        transform=ax.get_xaxis_transform(),
+                        fontsize=7,
+                        va="top",
+                        color="darkred",
+                    )
         index = int(_cpu(batch["index"])[r]) if "index" in batch else r
         ax.set_ylabel(f"#{index}", fontsize=8)
         ax.set_yticks([])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.core.errors import check_choice
+from anomaly_lab.loading.generated import GeneratorDataModule
 
 
 class CleanView:
@@ -34,9 +34,17 @@ class TimeSeriesDataModule(GeneratorDataModule):
     event fields and ``index``.
     """
 
-    def __init__(self, generator, batch_size: int = 16, train_size: int = 256, val_size: int = 32,
-                 test_size: int = 64, num_workers: int = 0, shuffle: bool = True,
-                 clean_splits: Sequence[str] = ("train", "val")):
+    def __init__(
+        self,
+        generator,
+        batch_size: int = 16,
+        train_size: int = 256,
+        val_size: int = 32,
+        test_size: int = 64,
+        num_workers: int = 0,
+        shuffle: bool = True,
+        clean_splits: Sequence[str] = ("train", "val"),
+    ):
         super().__init__(generator, batch_size, train_size, val_size, test_size, num_workers, shuffle)
         self.clean_splits = [check_choice("data.clean_splits entry", s, ("train", "val", "test")) for s in clean_splits]
         clean = CleanView(generator)

@@ -46,7 +46,7 @@ class Events:
         return self.start + self.length
 
     @staticmethod
-    def empty(b: int, device) -> "Events":
+    def empty(b: int, device) -> Events:
         z = torch.zeros(b, 0, dtype=torch.int64, device=device)
         f = torch.zeros(b, 0, dtype=torch.float32, device=device)
         return Events(z, z, z, z, f, f)
@@ -55,8 +55,12 @@ class Events:
         """The batch fields ``event_start``, ``event_end``, ``event_kind``, ``event_channel`` (empty slots: -1)."""
         v = self.valid
         none = torch.full_like(self.start, -1)
-        return {"event_start": torch.where(v, self.start, none), "event_end": torch.where(v, self.end, none),
-                "event_kind": self.kind, "event_channel": torch.where(v, self.channel, none)}
+        return {
+            "event_start": torch.where(v, self.start, none),
+            "event_end": torch.where(v, self.end, none),
+            "event_kind": self.kind,
+            "event_channel": torch.where(v, self.channel, none),
+        }
 
 
 def kind_weights(kinds) -> list[float]:
@@ -81,8 +85,11 @@ def int_pair(name: str, value, low: int = 0) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
     values = list(value) if isinstance(value, Sequence) or hasattr(value, "__iter__") else []
-    if len(values) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in values) \
-            or not low <= values[0] <= values[1]:
+    if (
+        len(values) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        or not low <= values[0] <= values[1]
+    ):
         raise ConfigError(f"{name}={value!r} must be an integer or [low, high] of integers with {low} <= low <= high")
     return int(values[0]), int(values[1])
 
@@ -105,8 +112,16 @@ class RandomPlacement:
     with one sort and one cumulative sum.
     """
 
-    def __init__(self, kinds=KINDS, count=(1, 3), length=(8, 32), strength=(1.0, 2.0), channels: str = "one",
-                 sign: str = "both", min_gap: int = 8):
+    def __init__(
+        self,
+        kinds=KINDS,
+        count=(1, 3),
+        length=(8, 32),
+        strength=(1.0, 2.0),
+        channels: str = "one",
+        sign: str = "both",
+        min_gap: int = 8,
+    ):
         self.weights = kind_weights(kinds)
         self.count = int_pair("anomalies.count", count)
         self.length = int_pair("anomalies.length", length, 1)
@@ -119,9 +134,16 @@ class RandomPlacement:
         self.min_gap = check_range("anomalies.min_gap", min_gap, 0, integer=True)
 
     def config_dict(self) -> dict:
-        return {"placement": "random", "kinds": dict(zip(KINDS, self.weights)), "count": list(self.count),
-                "length": list(self.length), "strength": list(self.strength), "channels": self.channels,
-                "sign": self.sign, "min_gap": self.min_gap}
+        return {
+            "placement": "random",
+            "kinds": dict(zip(KINDS, self.weights)),
+            "count": list(self.count),
+            "length": list(self.length),
+            "strength": list(self.strength),
+            "channels": self.channels,
+            "sign": self.sign,
+            "min_gap": self.min_gap,
+        }
 
     def place(self, rng: CounterRNG, steps: int, channels: int) -> Events:
         b, e, device = len(rng), self.count[1], rng.device
@@ -171,38 +193,59 @@ class FixedPlacement:
             p = dict(p)
             unknown = set(p) - {"kind", "start", "length", "channel", "strength", "sign"}
             if unknown:
-                raise ConfigError(f"anomalies.positions[{i}] has unknown keys {sorted(unknown)}; "
-                                  "allowed: kind, start, length, channel, strength, sign")
+                raise ConfigError(
+                    f"anomalies.positions[{i}] has unknown keys {sorted(unknown)}; "
+                    "allowed: kind, start, length, channel, strength, sign"
+                )
             kind = check_choice(f"anomalies.positions[{i}].kind", p.get("kind"), KINDS)
             start = check_range(f"anomalies.positions[{i}].start", p.get("start"), 0, integer=True)
             length = check_range(f"anomalies.positions[{i}].length", p.get("length", 1), 1, integer=True)
             channel = p.get("channel", -1)
-            channel = -1 if channel in ("all", None) else check_range(f"anomalies.positions[{i}].channel", channel, -1,
-                                                                      integer=True)
+            channel = (
+                -1
+                if channel in ("all", None)
+                else check_range(f"anomalies.positions[{i}].channel", channel, -1, integer=True)
+            )
             sign_value = p.get("sign")
             if sign_value is not None and sign_value not in (1, -1):
                 raise ConfigError(f"anomalies.positions[{i}].sign={sign_value!r} must be 1 or -1")
-            rows.append((KINDS.index(kind), start, 1 if kind == "extremum" else length, channel,
-                         float(p.get("strength", sum(self.strength) / 2)), sign_value))
+            rows.append(
+                (
+                    KINDS.index(kind),
+                    start,
+                    1 if kind == "extremum" else length,
+                    channel,
+                    float(p.get("strength", sum(self.strength) / 2)),
+                    sign_value,
+                )
+            )
         order = sorted(range(len(rows)), key=lambda k: rows[k][1])
         for a_i, a in enumerate(order):
-            for b_ in order[a_i + 1:]:
+            for b_ in order[a_i + 1 :]:
                 ra, rb = rows[a], rows[b_]
                 share_channel = ra[3] == -1 or rb[3] == -1 or ra[3] == rb[3]
                 if share_channel and rb[1] < ra[1] + ra[2]:
-                    raise ConfigError(f"anomalies.positions[{a}] (steps {ra[1]}..{ra[1] + ra[2] - 1}) and "
-                                      f"positions[{b_}] (from step {rb[1]}) overlap on a channel; move one of them")
+                    raise ConfigError(
+                        f"anomalies.positions[{a}] (steps {ra[1]}..{ra[1] + ra[2] - 1}) and "
+                        f"positions[{b_}] (from step {rb[1]}) overlap on a channel; move one of them"
+                    )
         self.rows = rows
 
     def config_dict(self) -> dict:
-        return {"placement": "fixed", "positions": [
-            {"kind": KINDS[k], "start": s, "length": n, "channel": c, "strength": st, "sign": sg}
-            for k, s, n, c, st, sg in self.rows]}
+        return {
+            "placement": "fixed",
+            "positions": [
+                {"kind": KINDS[k], "start": s, "length": n, "channel": c, "strength": st, "sign": sg}
+                for k, s, n, c, st, sg in self.rows
+            ],
+        }
 
     def place(self, rng: CounterRNG, steps: int, channels: int) -> Events:
         for i, (_, start, length, channel, _, _) in enumerate(self.rows):
             if start + length > steps:
-                raise ConfigError(f"anomalies.positions[{i}] ends at step {start + length - 1} but series have {steps} steps")
+                raise ConfigError(
+                    f"anomalies.positions[{i}] ends at step {start + length - 1} but series have {steps} steps"
+                )
             if channel >= channels:
                 raise ConfigError(f"anomalies.positions[{i}].channel={channel} but series have {channels} channels")
         b, device = len(rng), rng.device
@@ -213,5 +256,11 @@ class FixedPlacement:
         drawn = _signs(rng, "events/sign", (len(self.rows),), self.sign)
         given = torch.tensor([0.0 if r[5] is None else float(r[5]) for r in self.rows], device=device)
         sign = torch.where(given != 0, given.expand(b, -1), drawn)
-        return Events(col(1, torch.int64), col(2, torch.int64), col(0, torch.int64), col(3, torch.int64),
-                      col(4, torch.float32), sign)
+        return Events(
+            col(1, torch.int64),
+            col(2, torch.int64),
+            col(0, torch.int64),
+            col(3, torch.int64),
+            col(4, torch.float32),
+            sign,
+        )

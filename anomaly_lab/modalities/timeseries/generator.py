@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from anomaly_lab.core.device import resolve_device
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.modalities.timeseries.base import BaseSeries
 from anomaly_lab.modalities.timeseries.events import ALL_KINDS, Events, FixedPlacement, RandomPlacement
 from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events
 from anomaly_lab.modalities.timeseries.table import load_table
-from anomaly_lab.core.device import resolve_device
-from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.core.rng import CounterRNG
 
 MODES = ("kinds", "seed", "none")
 
@@ -59,21 +59,38 @@ class TableWindows:
     """Clean series cut from a file's series: windows of ``length`` rows at a per-sample start
     (the whole series when ``length`` is None or longer), optionally z-scored per column."""
 
-    def __init__(self, path: str, key: str | None = None, columns=(), nrows: int | None = None, missing: str = "error",
-                 non_numeric: str = "error", normalize: bool = False, rows: Sequence[int] | None = None):
+    def __init__(
+        self,
+        path: str,
+        key: str | None = None,
+        columns=(),
+        nrows: int | None = None,
+        missing: str = "error",
+        non_numeric: str = "error",
+        normalize: bool = False,
+        rows: Sequence[int] | None = None,
+    ):
         table = load_table(path, key, columns, nrows, missing, non_numeric)
         values = table.values
         if rows is not None:
             if len(rows) != 2 or not 0 <= rows[0] < rows[1] <= len(values):
                 raise ConfigError(f"source.rows={list(rows)} must be [first, end) within the file's {len(values)} rows")
-            values = values[rows[0]:rows[1]]
+            values = values[rows[0] : rows[1]]
         if normalize:
             sd = values.std(0, ddof=1) if len(values) > 1 else np.ones(values.shape[1])
             values = (values - values.mean(0)) / np.where(sd > 0, sd, 1.0)
         self.values = values
         self.columns = table.columns
-        self.options = {"path": str(path), "key": key, "columns": table.columns, "nrows": nrows, "missing": missing,
-                        "non_numeric": non_numeric, "normalize": bool(normalize), "rows": list(rows) if rows else None}
+        self.options = {
+            "path": str(path),
+            "key": key,
+            "columns": table.columns,
+            "nrows": nrows,
+            "missing": missing,
+            "non_numeric": non_numeric,
+            "normalize": bool(normalize),
+            "rows": list(rows) if rows else None,
+        }
 
     def make(self, rng: CounterRNG, length: int, series: Tensor) -> Tensor:
         n = series.shape[0]
@@ -105,10 +122,20 @@ class TimeSeriesGenerator:
         seed: the random seed. device: ``auto``, ``cpu``, ``cuda`` ...
     """
 
-    def __init__(self, length: int | None = 512, channels: int = 4,
-                 shapes: Sequence[str] = ("sine", "ecg", "square", "sawtooth"), period=(24.0, 64.0),
-                 amplitude=(0.8, 1.2), offset=(-0.5, 0.5), noise=(0.02, 0.05), source: Mapping | None = None,
-                 anomalies: Mapping | None = None, seed: int = 0, device: str | torch.device = "auto"):
+    def __init__(
+        self,
+        length: int | None = 512,
+        channels: int = 4,
+        shapes: Sequence[str] = ("sine", "ecg", "square", "sawtooth"),
+        period=(24.0, 64.0),
+        amplitude=(0.8, 1.2),
+        offset=(-0.5, 0.5),
+        noise=(0.02, 0.05),
+        source: Mapping | None = None,
+        anomalies: Mapping | None = None,
+        seed: int = 0,
+        device: str | torch.device = "auto",
+    ):
         check_range("seed", seed, 0, integer=True)
         self.seed = seed
         self.device = resolve_device(device)
@@ -137,9 +164,15 @@ class TimeSeriesGenerator:
     kinds = ALL_KINDS
 
     def config_dict(self) -> dict:
-        out = {"dataset": "timeseries", "length": self.length, "channels": self.channels,
-               "channel_names": self.channel_names, "seed": self.seed, "kinds": list(ALL_KINDS),
-               "anomalies": self.injector.config_dict() if self.injector is not None else {"mode": "none"}}
+        out = {
+            "dataset": "timeseries",
+            "length": self.length,
+            "channels": self.channels,
+            "channel_names": self.channel_names,
+            "seed": self.seed,
+            "kinds": list(ALL_KINDS),
+            "anomalies": self.injector.config_dict() if self.injector is not None else {"mode": "none"},
+        }
         out["source"] = self.table.options if self.table is not None else None
         if self.base is not None:
             out["base"] = self.base.config_dict()
@@ -175,13 +208,22 @@ class TimeSeriesGenerator:
         clean = self.clean(rng)
         b, t, c = clean.shape
         if not inject or self.injector is None:
-            x, labels, events = clean.clone(), torch.zeros(b, t, c, dtype=torch.bool, device=self.device), \
-                Events.empty(b, self.device)
+            x, labels, events = (
+                clean.clone(),
+                torch.zeros(b, t, c, dtype=torch.bool, device=self.device),
+                Events.empty(b, self.device),
+            )
         elif isinstance(self.injector, SeedNoise):
             x, labels, events = self.injector.apply(clean, rng)
         else:
             events = self.injector.place(rng, t, c)
             x, labels = apply_events(clean, events, rng)
         label = labels.any(-1)
-        return {"x": x, "clean": clean, "labels": labels, "label": label.to(torch.int64),
-                "anomalous": label.any(-1).to(torch.int64), **events.as_dict()}
+        return {
+            "x": x,
+            "clean": clean,
+            "labels": labels,
+            "label": label.to(torch.int64),
+            "anomalous": label.any(-1).to(torch.int64),
+            **events.as_dict(),
+        }

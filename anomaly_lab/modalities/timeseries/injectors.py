@@ -29,9 +29,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, SIGNS, Events, _signs
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, SIGNS, Events, _signs
 
 NOISE_KINDS = ("multiplicative", "gaussian")
 
@@ -127,8 +127,16 @@ class SeedNoise:
         columns: channel indices that receive noise (None: all).
     """
 
-    def __init__(self, ratio: float = 0.01, noise: float = 0.1, direction: str = "p", wave: bool = False,
-                 wave_length: int = 10, kind: str = "multiplicative", columns=None):
+    def __init__(
+        self,
+        ratio: float = 0.01,
+        noise: float = 0.1,
+        direction: str = "p",
+        wave: bool = False,
+        wave_length: int = 10,
+        kind: str = "multiplicative",
+        columns=None,
+    ):
         self.ratio = check_range("anomaly_normal_ratio", ratio, 0.0, 1.0)
         self.noise = check_range("noise", noise, 0.0)
         self.direction = check_choice("noise_direction", direction, SIGNS)
@@ -142,8 +150,16 @@ class SeedNoise:
         self.columns = None if columns is None else [int(c) for c in columns]
 
     def config_dict(self) -> dict:
-        return {"mode": "seed", "ratio": self.ratio, "noise": self.noise, "direction": self.direction,
-                "wave": self.wave, "wave_length": self.wave_length, "kind": self.kind, "columns": self.columns}
+        return {
+            "mode": "seed",
+            "ratio": self.ratio,
+            "noise": self.noise,
+            "direction": self.direction,
+            "wave": self.wave,
+            "wave_length": self.wave_length,
+            "kind": self.kind,
+            "columns": self.columns,
+        }
 
     def kind_id(self) -> int:
         name = ("gaussian" if self.kind == "gaussian" else "seed") + ("_wave" if self.wave else "_point")
@@ -192,6 +208,12 @@ class SeedNoise:
             delta = self.noise * sd * delta
         y = torch.where(cols, x + delta, x)
         labels = (cover > 0)[:, :, None] & cols
-        events = Events(start, torch.full_like(start, length), torch.full_like(start, self.kind_id()),
-                        torch.full_like(start, -1), torch.full((b, n), self.noise, device=device), sign.float())
+        events = Events(
+            start,
+            torch.full_like(start, length),
+            torch.full_like(start, self.kind_id()),
+            torch.full_like(start, -1),
+            torch.full((b, n), self.noise, device=device),
+            sign.float(),
+        )
         return y, labels, events

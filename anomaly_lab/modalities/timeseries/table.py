@@ -3,7 +3,8 @@
 ``columns: []`` (or None) takes every numeric column but the key (text columns are left out).
 Named columns that are not numeric, and missing values, are an error by default that names the
 column, the count and the first row; ``non_numeric: drop`` leaves such named columns out and
-``missing`` (``drop`` rows, ``ffill``, ``interpolate``, ``zero``) fills or drops the gaps. :func:`date_splits` cuts the table as the seed's ``dates`` pairs do: rows with key in
+``missing`` (``drop`` rows, ``ffill``, ``interpolate``, ``zero``) fills or drops the gaps.
+:func:`date_splits` cuts the table as the seed's ``dates`` pairs do: rows with key in
 ``(d1, d2]`` form the test slice, the rest the training rows.
 """
 
@@ -47,8 +48,9 @@ def _read(path: str, nrows: int | None) -> pd.DataFrame:
             return frame.head(nrows) if nrows is not None else frame
         return pd.read_csv(path, nrows=nrows)
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataFileError(f"cannot read {path!r} as {'parquet' if ext in ('.parquet', '.pq') else 'CSV'}: "
-                            f"{str(err).splitlines()[0]}") from err
+        raise DataFileError(
+            f"cannot read {path!r} as {'parquet' if ext in ('.parquet', '.pq') else 'CSV'}: {str(err).splitlines()[0]}"
+        ) from err
 
 
 def _as_key(series: pd.Series) -> pd.Index:
@@ -62,8 +64,14 @@ def _as_key(series: pd.Series) -> pd.Index:
         return pd.Index(series.astype(str))
 
 
-def load_table(path: str, key: str | None = None, columns: Sequence[str] | None = (), nrows: int | None = None,
-               missing: str = "error", non_numeric: str = "error") -> Table:
+def load_table(
+    path: str,
+    key: str | None = None,
+    columns: Sequence[str] | None = (),
+    nrows: int | None = None,
+    missing: str = "error",
+    non_numeric: str = "error",
+) -> Table:
     """Read ``path`` and select ``columns`` (see the module docstring)."""
     check_choice("missing", missing, MISSING)
     check_choice("non_numeric", non_numeric, NON_NUMERIC)
@@ -72,8 +80,11 @@ def load_table(path: str, key: str | None = None, columns: Sequence[str] | None 
     frame = _read(str(path), nrows)
     if key is not None and key not in frame.columns:
         raise DataFileError(f"key column {key!r} is not in {path!r}; its columns are {list(frame.columns)}")
-    features = [c for c in frame.columns if c != key and pd.api.types.is_numeric_dtype(frame[c])
-                and not pd.api.types.is_bool_dtype(frame[c])]
+    features = [
+        c
+        for c in frame.columns
+        if c != key and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
     if columns:
         absent = [c for c in columns if c not in frame.columns]
         if absent:
@@ -82,8 +93,10 @@ def load_table(path: str, key: str | None = None, columns: Sequence[str] | None 
     bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
     if bad:
         if non_numeric == "error":
-            raise DataFileError(f"columns {bad} of {path!r} are not numeric; set non_numeric: drop to leave them out, "
-                                "or list numeric columns only")
+            raise DataFileError(
+                f"columns {bad} of {path!r} are not numeric; set non_numeric: drop to leave them out, "
+                "or list numeric columns only"
+            )
         warnings.warn(f"leaving out non-numeric columns {bad} of {path}", stacklevel=2)
         features = [c for c in features if c not in bad]
     if not features:
@@ -93,8 +106,10 @@ def load_table(path: str, key: str | None = None, columns: Sequence[str] | None 
     if bool(nan.values.any()):
         if missing == "error":
             col = next(c for c in features if nan[c].any())
-            raise DataFileError(f"column {col!r} of {path!r} has {int(nan[col].sum())} missing values (first at data row "
-                                f"{int(np.argmax(nan[col].values))}); set missing: drop, ffill, interpolate or zero")
+            raise DataFileError(
+                f"column {col!r} of {path!r} has {int(nan[col].sum())} missing values (first at data row "
+                f"{int(np.argmax(nan[col].values))}); set missing: drop, ffill, interpolate or zero"
+            )
         if missing == "drop":
             keep = ~nan.any(axis=1)
             data, frame = data[keep], frame[keep]
@@ -136,6 +151,8 @@ def date_splits(table: Table, dates: Sequence[Sequence]) -> list[tuple[np.ndarra
             raise ConfigError(f"dates[{i}]={list(pair)}: start must come before end")
         test = np.asarray((table.key > lo) & (table.key <= hi))
         if not test.any():
-            raise ConfigError(f"dates[{i}]={list(pair)} selects no row; the key runs from {table.key.min()} to {table.key.max()}")
+            raise ConfigError(
+                f"dates[{i}]={list(pair)} selects no row; the key runs from {table.key.min()} to {table.key.max()}"
+            )
         out.append((np.nonzero(~test)[0], np.nonzero(test)[0]))
     return out

@@ -21,11 +21,12 @@ def fold_mean(values: Tensor, steps: int, stride: int = 1) -> Tensor:
     """Per-step mean ``(B, T)`` of per-window-step ``values`` ``(B, W, size)`` over the windows
     covering each step (windows laid out as :func:`sliding_windows` lays them)."""
     b, w, size = values.shape
-    pos = (torch.arange(w, device=values.device)[:, None] * stride + torch.arange(size, device=values.device)[None, :])
+    pos = torch.arange(w, device=values.device)[:, None] * stride + torch.arange(size, device=values.device)[None, :]
     pos = pos.reshape(1, -1).expand(b, -1)
     total = torch.zeros(b, steps, dtype=values.dtype, device=values.device).scatter_add_(1, pos, values.reshape(b, -1))
     count = torch.zeros(b, steps, dtype=values.dtype, device=values.device).scatter_add_(
-        1, pos, torch.ones_like(values).reshape(b, -1))
+        1, pos, torch.ones_like(values).reshape(b, -1)
+    )
     return total / count.clamp(min=1)
 
 

@@ -21,7 +21,6 @@ from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.video import VideoScores, frame_errors, regularity
 from anomaly_lab.models.autoencoder.torch_model import build_autoencoder, count_parameters
 
-
 SCORES = ("reconstruction", "consistency")
 
 
@@ -57,14 +56,24 @@ class VideoReconstructionModule(L.LightningModule):
     #: subclasses that implement :meth:`consistency` set this
     has_consistency = False
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, eps: float = 1e-8, pixel_bins: int = 4096,
-                 frames_key: str = "frames", pictures: bool = True, score: str = "reconstruction"):
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        eps: float = 1e-8,
+        pixel_bins: int = 4096,
+        frames_key: str = "frames",
+        pictures: bool = True,
+        score: str = "reconstruction",
+    ):
         super().__init__()
         check_range("model.lr", lr, 0.0, low_inclusive=False)
         check_choice("model.score", score, SCORES)
         if score == "consistency" and not self.has_consistency:
-            raise ConfigError(f"model.score={score!r} needs a model with a consistency score ({type(self).__name__}"
-                              f" has none); use model.score=reconstruction or model=convlstm_ae")
+            raise ConfigError(
+                f"model.score={score!r} needs a model with a consistency score ({type(self).__name__}"
+                f" has none); use model.score=reconstruction or model=convlstm_ae"
+            )
         self.score = score
         check_range("model.weight_decay", weight_decay, 0.0)
         check_range("model.pixel_bins", pixel_bins, 2, integer=True)
@@ -116,8 +125,12 @@ class VideoReconstructionModule(L.LightningModule):
             self._consistency.setdefault(stage, VideoScores(2)).update(cons, labels)
         if stage == "test" and self._shown is None:
             keep = min(4, x.shape[0])
-            self._shown = {"x": x[:keep].cpu(), "recon": recon[:keep].detach().cpu(), "errors": errors[:keep].cpu(),
-                           "labels": labels[:keep].cpu() if labels is not None else None}
+            self._shown = {
+                "x": x[:keep].cpu(),
+                "recon": recon[:keep].detach().cpu(),
+                "errors": errors[:keep].cpu(),
+                "labels": labels[:keep].cpu() if labels is not None else None,
+            }
             if cons is not None:
                 self._shown["consistency"] = cons[:keep].detach().cpu()
 
@@ -145,7 +158,10 @@ class VideoReconstructionModule(L.LightningModule):
         if stage in self._consistency:
             scores["recon_frame_auroc"], scores["recon_frame_auprc"] = scores["frame_auroc"], scores["frame_auprc"]
             cons = self._consistency[stage].compute()
-            scores["consistency_frame_auroc"], scores["consistency_frame_auprc"] = cons["frame_auroc"], cons["frame_auprc"]
+            scores["consistency_frame_auroc"], scores["consistency_frame_auprc"] = (
+                cons["frame_auroc"],
+                cons["frame_auprc"],
+            )
             if self.score == "consistency":
                 scores["frame_auroc"], scores["frame_auprc"] = cons["frame_auroc"], cons["frame_auprc"]
         finite = {f"{stage}/{k}": v for k, v in scores.items() if not math.isnan(v)}
@@ -185,8 +201,10 @@ def save_test_pictures(shown: dict[str, Tensor], out_dir: str) -> dict[str, str]
     if labels is not None:
         boxed = (labels > 0).repeat_interleave(3, 0).numpy()
     names = [n for _ in range(x.shape[0]) for n in ("input", "recon", "|error|")]
-    paths = {"reconstruction": os.path.join(out_dir, "test_reconstruction.png"),
-             "regularity": os.path.join(out_dir, "test_regularity.png")}
+    paths = {
+        "reconstruction": os.path.join(out_dir, "test_reconstruction.png"),
+        "regularity": os.path.join(out_dir, "test_regularity.png"),
+    }
     frame_grid((rows.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), boxed, names).save(paths["reconstruction"])
     _plot_curves(regularity(shown["errors"]), labels, "regularity", paths["regularity"], ylim=(-0.05, 1.05))
     if "consistency" in shown:
@@ -224,22 +242,47 @@ class FrameAutoencoderModule(VideoReconstructionModule):
     ``bottleneck``); ``frame_size`` and ``channels`` must match the data.
     """
 
-    def __init__(self, arch: str = "conv", frame_size: int = 64, channels: int = 1, output: str = "sigmoid",
-                 hidden: int = 128, widths: Sequence[int] = (128, 64, 12, 3), filters: int = 32, kernel: int = 5,
-                 bottleneck: int = 2000, lr: float = 1e-3, weight_decay: float = 0.0, pixel_bins: int = 4096,
-                 frames_key: str = "frames", pictures: bool = True, score: str = "reconstruction"):
-        super().__init__(lr=lr, weight_decay=weight_decay, pixel_bins=pixel_bins, frames_key=frames_key, pictures=pictures,
-                         score=score)
+    def __init__(
+        self,
+        arch: str = "conv",
+        frame_size: int = 64,
+        channels: int = 1,
+        output: str = "sigmoid",
+        hidden: int = 128,
+        widths: Sequence[int] = (128, 64, 12, 3),
+        filters: int = 32,
+        kernel: int = 5,
+        bottleneck: int = 2000,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        pixel_bins: int = 4096,
+        frames_key: str = "frames",
+        pictures: bool = True,
+        score: str = "reconstruction",
+    ):
+        super().__init__(
+            lr=lr,
+            weight_decay=weight_decay,
+            pixel_bins=pixel_bins,
+            frames_key=frames_key,
+            pictures=pictures,
+            score=score,
+        )
         widths = [int(w) for w in widths]
         self.save_hyperparameters()
-        options = {"vanilla": {"hidden": hidden}, "deep": {"widths": widths},
-                   "conv": {"filters": filters, "kernel": kernel, "bottleneck": bottleneck}}.get(arch, {})
+        options = {
+            "vanilla": {"hidden": hidden},
+            "deep": {"widths": widths},
+            "conv": {"filters": filters, "kernel": kernel, "bottleneck": bottleneck},
+        }.get(arch, {})
         self.net = build_autoencoder(arch, frame_size, channels, output=output, **options)
         self.frame_size, self.channels = frame_size, channels
 
     def reconstruct(self, frames: Tensor) -> Tensor:
         b, t, c, h, w = frames.shape
         if (c, h, w) != (self.channels, self.frame_size, self.frame_size):
-            raise ConfigError(f"frames of shape {(c, h, w)} do not match model.channels={self.channels},"
-                              f" model.frame_size={self.frame_size}")
+            raise ConfigError(
+                f"frames of shape {(c, h, w)} do not match model.channels={self.channels},"
+                f" model.frame_size={self.frame_size}"
+            )
         return self.net(frames.reshape(b * t, c, h, w)).reshape(b, t, c, h, w)

@@ -35,9 +35,15 @@ def conv_grid(size: int, kernel: int = 5) -> int:
     first = size - (kernel - 1)
     second = first // 2 - (kernel - 1)
     if size < 4 * kernel or first % 2 or second % 2 or second < 1:
-        ok = [s for s in range(4 * kernel, 257) if (s - kernel + 1) % 2 == 0 and ((s - kernel + 1) // 2 - kernel + 1) % 2 == 0]
-        raise ConfigError(f"model.frame_size={size} does not fit the convolutional autoencoder (two k{kernel} convs and"
-                          f" 2x pools must divide evenly); use one of {ok[:8]}... (28, 64, 100 work)")
+        ok = [
+            s
+            for s in range(4 * kernel, 257)
+            if (s - kernel + 1) % 2 == 0 and ((s - kernel + 1) // 2 - kernel + 1) % 2 == 0
+        ]
+        raise ConfigError(
+            f"model.frame_size={size} does not fit the convolutional autoencoder (two k{kernel} convs and"
+            f" 2x pools must divide evenly); use one of {ok[:8]}... (28, 64, 100 work)"
+        )
     return second // 2
 
 
@@ -58,8 +64,9 @@ class VanillaAutoencoder(nn.Module):
 class DeepAutoencoder(nn.Module):
     """Dense encoder ``C*H*W -> 128 -> 64 -> 12 -> 3`` (ReLU between, linear code) and its mirror."""
 
-    def __init__(self, frame_size: int = 64, channels: int = 1, widths: Sequence[int] = (128, 64, 12, 3),
-                 output: str = "sigmoid"):
+    def __init__(
+        self, frame_size: int = 64, channels: int = 1, widths: Sequence[int] = (128, 64, 12, 3), output: str = "sigmoid"
+    ):
         super().__init__()
         widths = [int(w) for w in widths]
         if not widths or min(widths) < 1:
@@ -85,22 +92,38 @@ class DeepAutoencoder(nn.Module):
 class ConvAutoencoder(nn.Module):
     """Two conv+pool stages, a Dense bottleneck, and a decoder of upsampling and transposed convs."""
 
-    def __init__(self, frame_size: int = 64, channels: int = 1, filters: int = 32, kernel: int = 5,
-                 bottleneck: int = 2000, output: str = "sigmoid"):
+    def __init__(
+        self,
+        frame_size: int = 64,
+        channels: int = 1,
+        filters: int = 32,
+        kernel: int = 5,
+        bottleneck: int = 2000,
+        output: str = "sigmoid",
+    ):
         super().__init__()
         check_range("model.filters", filters, 1, integer=True)
         check_range("model.bottleneck", bottleneck, 1, integer=True)
         self.grid = g = conv_grid(frame_size, kernel)
         self.filters = filters
         self.encoder = nn.Sequential(
-            nn.Conv2d(channels, filters, kernel), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(filters, filters, kernel), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(filters * g * g, bottleneck),
+            nn.Conv2d(channels, filters, kernel),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(filters, filters, kernel),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(filters * g * g, bottleneck),
         )
         self.expand = nn.Sequential(nn.Linear(bottleneck, filters * g * g), nn.ReLU())
         self.decoder = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.ConvTranspose2d(filters, filters, kernel), nn.ReLU(),
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.ConvTranspose2d(filters, channels, kernel), _activation(output),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ConvTranspose2d(filters, filters, kernel),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ConvTranspose2d(filters, channels, kernel),
+            _activation(output),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -121,5 +144,12 @@ def count_parameters(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-__all__ = ["ARCHITECTURES", "ConvAutoencoder", "DeepAutoencoder", "VanillaAutoencoder", "build_autoencoder", "conv_grid",
-           "count_parameters"]
+__all__ = [
+    "ARCHITECTURES",
+    "ConvAutoencoder",
+    "DeepAutoencoder",
+    "VanillaAutoencoder",
+    "build_autoencoder",
+    "conv_grid",
+    "count_parameters",
+]

@@ -34,20 +34,47 @@ class ConvLSTMAEModule(VideoReconstructionModule):
 
     has_consistency = True
 
-    def __init__(self, frame_size: int = 64, channels: int = 1, encoder_channels: Sequence[int] = (128, 64),
-                 kernels: Sequence[int] = (11, 5), strides: Sequence[int] = (4, 2), paddings: Sequence[int] | None = None,
-                 lstm_channels: Sequence[int] = (64, 32, 64), lstm_kernel: int = 3, output: str = "sigmoid", lr: float = 1e-4,
-                 weight_decay: float = 1e-5, eps: float = 1e-6, pixel_bins: int = 4096, frames_key: str = "frames",
-                 pictures: bool = True, score: str = "reconstruction", consistency_clips: int = 64):
-        super().__init__(lr=lr, weight_decay=weight_decay, eps=eps, pixel_bins=pixel_bins, frames_key=frames_key,
-                         pictures=pictures, score=score)
+    def __init__(
+        self,
+        frame_size: int = 64,
+        channels: int = 1,
+        encoder_channels: Sequence[int] = (128, 64),
+        kernels: Sequence[int] = (11, 5),
+        strides: Sequence[int] = (4, 2),
+        paddings: Sequence[int] | None = None,
+        lstm_channels: Sequence[int] = (64, 32, 64),
+        lstm_kernel: int = 3,
+        output: str = "sigmoid",
+        lr: float = 1e-4,
+        weight_decay: float = 1e-5,
+        eps: float = 1e-6,
+        pixel_bins: int = 4096,
+        frames_key: str = "frames",
+        pictures: bool = True,
+        score: str = "reconstruction",
+        consistency_clips: int = 64,
+    ):
+        super().__init__(
+            lr=lr,
+            weight_decay=weight_decay,
+            eps=eps,
+            pixel_bins=pixel_bins,
+            frames_key=frames_key,
+            pictures=pictures,
+            score=score,
+        )
         # plain lists (not Hydra's ListConfig) keep checkpoints loadable with weights_only=True
-        encoder_channels, kernels, strides = [int(v) for v in encoder_channels], [int(v) for v in kernels], [int(v) for v in strides]
+        encoder_channels, kernels, strides = (
+            [int(v) for v in encoder_channels],
+            [int(v) for v in kernels],
+            [int(v) for v in strides],
+        )
         paddings = None if paddings is None else [int(v) for v in paddings]
         lstm_channels = [int(v) for v in lstm_channels]
         self.save_hyperparameters()
-        self.net = ConvLSTMAutoencoder(frame_size, channels, encoder_channels, kernels, strides, paddings, lstm_channels,
-                                       lstm_kernel, output)
+        self.net = ConvLSTMAutoencoder(
+            frame_size, channels, encoder_channels, kernels, strides, paddings, lstm_channels, lstm_kernel, output
+        )
         self.frame_size, self.channels = frame_size, channels
         check_range("model.consistency_clips", consistency_clips, 1, integer=True)
         self.consistency_clips = consistency_clips
@@ -58,8 +85,10 @@ class ConvLSTMAEModule(VideoReconstructionModule):
     def _check(self, frames: Tensor) -> None:
         c, h, w = frames.shape[2:]
         if (c, h, w) != (self.channels, self.frame_size, self.frame_size):
-            raise ConfigError(f"frames of shape {(c, h, w)} do not match model.channels={self.channels},"
-                              f" model.frame_size={self.frame_size}")
+            raise ConfigError(
+                f"frames of shape {(c, h, w)} do not match model.channels={self.channels},"
+                f" model.frame_size={self.frame_size}"
+            )
 
     def reconstruct(self, frames: Tensor) -> Tensor:
         self._check(frames)
@@ -85,7 +114,9 @@ class ConvLSTMAEModule(VideoReconstructionModule):
 
     def training_step(self, batch, batch_idx):
         have = sum(c.shape[0] for c in self._normal_clips)
-        if self.score == "consistency" and have < self.consistency_clips:  # keep the epoch's first training clips for the calibration
+        if (
+            self.score == "consistency" and have < self.consistency_clips
+        ):  # keep the epoch's first training clips for the calibration
             self._normal_clips.append(self._frames(batch)[: self.consistency_clips - have].detach())
         return super().training_step(batch, batch_idx)
 

@@ -33,7 +33,7 @@ class ConvLSTMCell(nn.Module):
         self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2)
         with torch.no_grad():
             self.gates.bias.zero_()
-            self.gates.bias[hidden: 2 * hidden].fill_(1.0)
+            self.gates.bias[hidden : 2 * hidden].fill_(1.0)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         if state is None:
@@ -68,16 +68,27 @@ class ConvLSTMAutoencoder(nn.Module):
             a linear output leaves that plateau within a hundred steps (docs/video.md).
     """
 
-    def __init__(self, frame_size: int = 64, channels: int = 1, encoder_channels: Sequence[int] = (128, 64),
-                 kernels: Sequence[int] = (11, 5), strides: Sequence[int] = (4, 2), paddings: Sequence[int] | None = None,
-                 lstm_channels: Sequence[int] = (64, 32, 64), lstm_kernel: int = 3, output: str = "sigmoid"):
+    def __init__(
+        self,
+        frame_size: int = 64,
+        channels: int = 1,
+        encoder_channels: Sequence[int] = (128, 64),
+        kernels: Sequence[int] = (11, 5),
+        strides: Sequence[int] = (4, 2),
+        paddings: Sequence[int] | None = None,
+        lstm_channels: Sequence[int] = (64, 32, 64),
+        lstm_kernel: int = 3,
+        output: str = "sigmoid",
+    ):
         super().__init__()
         check_choice("model.output", output, OUTPUTS)
         enc, kernels, strides = [int(c) for c in encoder_channels], [int(k) for k in kernels], [int(s) for s in strides]
         paddings = [k // 2 for k in kernels] if paddings is None else [int(p) for p in paddings]
         if not enc or not (len(enc) == len(kernels) == len(strides) == len(paddings)):
-            raise ConfigError(f"model.encoder_channels={enc}, kernels={kernels}, strides={strides}, paddings={paddings}"
-                              f" must be non-empty lists of the same length")
+            raise ConfigError(
+                f"model.encoder_channels={enc}, kernels={kernels}, strides={strides}, paddings={paddings}"
+                f" must be non-empty lists of the same length"
+            )
         lstm = [int(c) for c in lstm_channels]
         if not lstm or min(lstm + enc) < 1:
             raise ConfigError(f"model.lstm_channels={lstm} and encoder_channels={enc} must be positive")
@@ -92,7 +103,9 @@ class ConvLSTMAutoencoder(nn.Module):
         for cin, cout, k, s, p in zip([channels, *enc[:-1]], enc, kernels, strides, paddings):
             layers += [nn.Conv2d(cin, cout, k, s, p), nn.ReLU()]
         self.encoder = nn.Sequential(*layers)
-        self.cells = nn.ModuleList(ConvLSTMCell(cin, cout, lstm_kernel) for cin, cout in zip([enc[-1], *lstm[:-1]], lstm))
+        self.cells = nn.ModuleList(
+            ConvLSTMCell(cin, cout, lstm_kernel) for cin, cout in zip([enc[-1], *lstm[:-1]], lstm)
+        )
         dec: list[nn.Module] = []
         outs = [*enc[::-1][1:], channels]
         ins = [lstm[-1], *enc[::-1][1:]]
@@ -140,8 +153,10 @@ class ConvLSTMAutoencoder(nn.Module):
             side = max(clips.shape[-2:]) + 2 * reach  # an upper bound on every layer's map side
             widest = max(m.out_channels for m in self.encoder if isinstance(m, nn.Conv2d))
             chunk = max(1, (256 << 20) // (widest * side * side * clips.element_size()))
-        out = [torch.cat([f.pow(2).sum(dim=(2, 3)) for f in self.dense_features(part, full=True, every_layer=True)], 1)
-               for part in frames.split(chunk)]
+        out = [
+            torch.cat([f.pow(2).sum(dim=(2, 3)) for f in self.dense_features(part, full=True, every_layer=True)], 1)
+            for part in frames.split(chunk)
+        ]
         return torch.cat(out).reshape(b, t, -1)
 
     def forward(self, clips: Tensor) -> Tensor:

@@ -10,7 +10,8 @@ validation loss is taken on non-overlapping windows, and each step of a series i
 squared reconstruction error per channel, averaged over the windows covering it, divided by the
 channel's mean error on the clean validation series (``normalize_channels``; so a channel that is
 hard to reconstruct, such as a spiky ECG, does not drown the others), and reduced over channels
-by ``channel_reduce`` (``mean``, or ``max`` for anomalies in one channel). The threshold is the ``threshold_quantile`` of the scores of the (clean) validation series,
+by ``channel_reduce`` (``mean``, or ``max`` for anomalies in one channel).
+The threshold is the ``threshold_quantile`` of the scores of the (clean) validation series,
 set at each validation and saved with the checkpoint. At test, every figure of
 :func:`anomaly_lab.metrics.evaluate.evaluate` is logged as ``test/<name>`` and written with the
 scores to ``timeseries_test.json`` in the run directory, with the AUROC of each anomaly kind (the
@@ -27,26 +28,56 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from anomaly_lab.modalities.timeseries.windows import fold_mean, sliding_windows
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.evaluate import evaluate
+from anomaly_lab.modalities.timeseries.windows import fold_mean, sliding_windows
 from anomaly_lab.models.lstm_ae.torch_model import LSTMAutoencoder
 
 CHANNEL_REDUCE = ("mean", "max")
 
 #: figures logged at test (all of evaluate() is written to the JSON report)
-LOGGED = ("auroc", "auprc", "vus_roc", "vus_pr", "best_f1", "f1", "precision", "recall", "range_f1",
-          "range_precision", "range_recall", "pa_f1", "pa_k_f1", "pa_k_auc", "event_f1", "composite_f1",
-          "tdir", "dair", "td", "threshold")
+LOGGED = (
+    "auroc",
+    "auprc",
+    "vus_roc",
+    "vus_pr",
+    "best_f1",
+    "f1",
+    "precision",
+    "recall",
+    "range_f1",
+    "range_precision",
+    "range_recall",
+    "pa_f1",
+    "pa_k_f1",
+    "pa_k_auc",
+    "event_f1",
+    "composite_f1",
+    "tdir",
+    "dair",
+    "td",
+    "threshold",
+)
 
 
 class ReconstructionDetector(L.LightningModule):
     """Shared training, scoring, thresholding and test metrics of window reconstruction models.
     Subclasses give ``self.net`` and :meth:`window_loss` / :meth:`window_errors`."""
 
-    def __init__(self, n_features: int, seq_len: int, lr: float, train_stride: int, score_stride: int,
-                 threshold_quantile: float, k: int, max_windows: int, train_windows: int | None = None,
-                 normalize_channels: bool = False, channel_reduce: str = "mean"):
+    def __init__(
+        self,
+        n_features: int,
+        seq_len: int,
+        lr: float,
+        train_stride: int,
+        score_stride: int,
+        threshold_quantile: float,
+        k: int,
+        max_windows: int,
+        train_windows: int | None = None,
+        normalize_channels: bool = False,
+        channel_reduce: str = "mean",
+    ):
         super().__init__()
         check_choice("model.channel_reduce", channel_reduce, CHANNEL_REDUCE)
         if not isinstance(normalize_channels, bool):
@@ -100,7 +131,7 @@ class ReconstructionDetector(L.LightningModule):
         b, w, size, c = windows.shape
         flat = windows.reshape(b * w, size, c)
         chunk = self.hparams.max_windows
-        errors = torch.cat([self.window_errors(flat[i:i + chunk]) for i in range(0, flat.shape[0], chunk)])
+        errors = torch.cat([self.window_errors(flat[i : i + chunk]) for i in range(0, flat.shape[0], chunk)])
         per_channel = errors.reshape(b, w, size, c).permute(0, 3, 1, 2).reshape(b * c, w, size)
         return fold_mean(per_channel, x.shape[1], stride).reshape(b, c, -1).transpose(1, 2)
 
@@ -120,13 +151,18 @@ class ReconstructionDetector(L.LightningModule):
     def _loss(self, windows: Tensor, stage: str, batch_size: int) -> Tensor:
         chunk = self.hparams.max_windows
         if windows.shape[0] > chunk and stage != "train":
-            parts = [self.window_loss(windows[i:i + chunk]) for i in range(0, windows.shape[0], chunk)]
+            parts = [self.window_loss(windows[i : i + chunk]) for i in range(0, windows.shape[0], chunk)]
             sizes = [min(chunk, windows.shape[0] - i) for i in range(0, windows.shape[0], chunk)]
             terms = {k: sum(p[k] * n for p, n in zip(parts, sizes)) / sum(sizes) for k in parts[0]}
         else:
             terms = self.window_loss(windows)
-        self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True,
-                      prog_bar=stage != "train", batch_size=batch_size)
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in terms.items()},
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage != "train",
+            batch_size=batch_size,
+        )
         return terms["loss"]
 
     def training_step(self, batch, batch_idx):
@@ -193,11 +229,24 @@ class ReconstructionDetector(L.LightningModule):
             out_dir = self.trainer.default_root_dir
             os.makedirs(out_dir, exist_ok=True)
             with open(os.path.join(out_dir, "timeseries_test.json"), "w") as fh:
-                json.dump({"metrics": results, "per_kind_auroc": per_kind,
-                           "threshold_from": "validation quantile" if threshold is not None else
-                           "best F1 on test (oracle)"}, fh, indent=2)
-            plot_scores(scores[:4], labels[:4], float(results["threshold"]), os.path.join(out_dir, "test_scores.png"),
-                        title=type(self).__name__)
+                json.dump(
+                    {
+                        "metrics": results,
+                        "per_kind_auroc": per_kind,
+                        "threshold_from": "validation quantile"
+                        if threshold is not None
+                        else "best F1 on test (oracle)",
+                    },
+                    fh,
+                    indent=2,
+                )
+            plot_scores(
+                scores[:4],
+                labels[:4],
+                float(results["threshold"]),
+                os.path.join(out_dir, "test_scores.png"),
+                title=type(self).__name__,
+            )
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -213,8 +262,8 @@ def step_kinds(batch: dict, steps: int) -> Tensor:
 
 def per_kind_auroc(scores: Tensor, labels: Tensor, kinds: Tensor) -> dict[str, float]:
     """AUROC of each anomaly kind: scores of the steps of its events against those of all normal steps."""
-    from anomaly_lab.modalities.timeseries.events import ALL_KINDS
     from anomaly_lab.metrics.point import auroc
+    from anomaly_lab.modalities.timeseries.events import ALL_KINDS
 
     normal = scores[labels == 0]
     out = {}
@@ -240,8 +289,15 @@ def plot_scores(scores: Tensor, labels: Tensor, threshold: float, path: str, tit
         s = scores[r].numpy()
         ax.plot(s, lw=0.8)
         ax.axhline(threshold, ls="--", color="k", lw=0.7)
-        ax.fill_between(np.arange(s.size), 0, 1, where=labels[r].numpy() == 1, color="red", alpha=0.15,
-                        transform=ax.get_xaxis_transform())
+        ax.fill_between(
+            np.arange(s.size),
+            0,
+            1,
+            where=labels[r].numpy() == 1,
+            color="red",
+            alpha=0.15,
+            transform=ax.get_xaxis_transform(),
+        )
         ax.set_yscale("log")
     axes[0, 0].set_title(f"{title}: anomaly score per step (red: true anomalies, dashed: threshold)", fontsize=9)
     fig.tight_layout()
@@ -254,14 +310,37 @@ class LSTMAutoencoderDetector(ReconstructionDetector):
     series; scores each step by its squared reconstruction error. Logs ``train/loss``, ``val/loss``,
     ``val/threshold`` and the test figures (see the module docstring)."""
 
-    def __init__(self, n_features: int = 4, seq_len: int = 32, latent_dim: int = 8,
-                 hidden: tuple[int, ...] = (128, 64, 32), output_activation: str = "none", lr: float = 1e-3,
-                 train_stride: int = 1, score_stride: int = 1, threshold_quantile: float = 0.995, k: int = 3,
-                 max_windows: int = 4096, train_windows: int | None = 256, normalize_channels: bool = False,
-                 channel_reduce: str = "mean"):
+    def __init__(
+        self,
+        n_features: int = 4,
+        seq_len: int = 32,
+        latent_dim: int = 8,
+        hidden: tuple[int, ...] = (128, 64, 32),
+        output_activation: str = "none",
+        lr: float = 1e-3,
+        train_stride: int = 1,
+        score_stride: int = 1,
+        threshold_quantile: float = 0.995,
+        k: int = 3,
+        max_windows: int = 4096,
+        train_windows: int | None = 256,
+        normalize_channels: bool = False,
+        channel_reduce: str = "mean",
+    ):
         hidden = [int(h) for h in hidden]
-        super().__init__(n_features, seq_len, lr, train_stride, score_stride, threshold_quantile, k, max_windows,
-                         train_windows, normalize_channels, channel_reduce)
+        super().__init__(
+            n_features,
+            seq_len,
+            lr,
+            train_stride,
+            score_stride,
+            threshold_quantile,
+            k,
+            max_windows,
+            train_windows,
+            normalize_channels,
+            channel_reduce,
+        )
         self.save_hyperparameters()
         self.net = LSTMAutoencoder(n_features, seq_len, latent_dim, tuple(hidden), output_activation)
 

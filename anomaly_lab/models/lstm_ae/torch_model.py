@@ -14,8 +14,14 @@ class LSTMAutoencoder(nn.Module):
     (``output_activation``: ``none``, or ``tanh`` as in the seed, which bounds outputs to [-1, 1]).
     Windows ``(N, seq_len, n_features)`` in, same shape out."""
 
-    def __init__(self, n_features: int, seq_len: int, latent_dim: int = 8, hidden: tuple[int, ...] = (128, 64, 32),
-                 output_activation: str = "none"):
+    def __init__(
+        self,
+        n_features: int,
+        seq_len: int,
+        latent_dim: int = 8,
+        hidden: tuple[int, ...] = (128, 64, 32),
+        output_activation: str = "none",
+    ):
         super().__init__()
         check_choice("model.output_activation", output_activation, ("none", "tanh"))
         self.seq_len = seq_len

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from anomaly_lab.modalities.timeseries.windows import sliding_windows, stitch_last_rows, stitched_rows
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.models.lstm_vae.torch_model import LSTMVAE
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.windows import sliding_windows, stitch_last_rows, stitched_rows
+from anomaly_lab.models.lstm_vae.torch_model import LSTMVAE
 
 SAMPLINGS = ("shift", "tail")
 BASES = ("original", "reconstruction")
@@ -42,8 +42,16 @@ class VAEAnomalies:
     windows: Tensor
 
 
-def anomalous_latents(mu: Tensor, log_var: Tensor, eps: Tensor, u: Tensor, signs: Tensor, sampling: str,
-                      shift: float, tail_probability: float) -> Tensor:
+def anomalous_latents(
+    mu: Tensor,
+    log_var: Tensor,
+    eps: Tensor,
+    u: Tensor,
+    signs: Tensor,
+    sampling: str,
+    shift: float,
+    tail_probability: float,
+) -> Tensor:
     """Latents for anomalous windows (see the module docstring); all inputs ``(W, latent_dim)``."""
     sigma = torch.exp(0.5 * log_var)
     if sampling == "shift":
@@ -53,9 +61,18 @@ def anomalous_latents(mu: Tensor, log_var: Tensor, eps: Tensor, u: Tensor, signs
 
 
 @torch.no_grad()
-def generate_vae_anomalies(model: LSTMVAE, test: Tensor, seed: int = 0, stream_index: int = 0, fraction: float = 0.05,
-                           sampling: str = "shift", shift: float = 1.09, tail_probability: float = 0.01,
-                           base: str = "original", chunk: int = 4096) -> VAEAnomalies:
+def generate_vae_anomalies(
+    model: LSTMVAE,
+    test: Tensor,
+    seed: int = 0,
+    stream_index: int = 0,
+    fraction: float = 0.05,
+    sampling: str = "shift",
+    shift: float = 1.09,
+    tail_probability: float = 0.01,
+    base: str = "original",
+    chunk: int = 4096,
+) -> VAEAnomalies:
     """Anomalies in z-scored ``test`` ``(T, C)`` made by ``model``: ``int(W * fraction)`` of the
     ``W = T - L + 1`` windows (the seed: ``W // 20``) are decoded from anomalous latents. All
     draws come from ``CounterRNG(seed, ...)`` (windows chosen with index ``stream_index``)."""
@@ -80,11 +97,12 @@ def generate_vae_anomalies(model: LSTMVAE, test: Tensor, seed: int = 0, stream_i
     signs = torch.where(rng.bits("vae/tail_sign", (d,)) & 1 == 1, 1.0, -1.0).to(test.dtype)
     decoded = []
     for i in range(0, w, chunk):  # chunks of windows, each one batched call
-        mu, log_var = model.encode(windows[i:i + chunk])
-        normal = mu + torch.exp(0.5 * log_var) * eps[i:i + chunk]
-        odd = anomalous_latents(mu, log_var, eps[i:i + chunk], u[i:i + chunk], signs[i:i + chunk], sampling, shift,
-                                tail_probability)
-        z = torch.where(anomalous[i:i + chunk, None], odd, normal)
+        mu, log_var = model.encode(windows[i : i + chunk])
+        normal = mu + torch.exp(0.5 * log_var) * eps[i : i + chunk]
+        odd = anomalous_latents(
+            mu, log_var, eps[i : i + chunk], u[i : i + chunk], signs[i : i + chunk], sampling, shift, tail_probability
+        )
+        z = torch.where(anomalous[i : i + chunk, None], odd, normal)
         decoded.append(model.decode(z))
     stitched = stitch_last_rows(torch.cat(decoded))
     rows = stitched_rows(picks, size) if count else torch.zeros(0, dtype=torch.int64, device=test.device)

@@ -26,18 +26,44 @@ class LSTMVAEDetector(ReconstructionDetector):
     units; the draws use a fixed torch generator, so scores are repeatable).
     """
 
-    def __init__(self, n_features: int = 4, seq_len: int = 32, latent_dim: int = 8, hidden: tuple[int, int] = (64, 32),
-                 dense: int = 32, alpha: float = 100.0, lr: float = 1e-3, score: str = "error", n_samples: int = 8,
-                 train_stride: int = 1, score_stride: int = 1, threshold_quantile: float = 0.995, k: int = 3,
-                 max_windows: int = 4096, train_windows: int | None = 256, normalize_channels: bool = False,
-                 channel_reduce: str = "mean"):
+    def __init__(
+        self,
+        n_features: int = 4,
+        seq_len: int = 32,
+        latent_dim: int = 8,
+        hidden: tuple[int, int] = (64, 32),
+        dense: int = 32,
+        alpha: float = 100.0,
+        lr: float = 1e-3,
+        score: str = "error",
+        n_samples: int = 8,
+        train_stride: int = 1,
+        score_stride: int = 1,
+        threshold_quantile: float = 0.995,
+        k: int = 3,
+        max_windows: int = 4096,
+        train_windows: int | None = 256,
+        normalize_channels: bool = False,
+        channel_reduce: str = "mean",
+    ):
         hidden = [int(h) for h in hidden]
         check_choice("model.score", score, SCORES)
         check_range("model.n_samples", n_samples, 1, integer=True)
         check_range("model.alpha", alpha, 0.0)
         check_range("model.latent_dim", latent_dim, 1, integer=True)
-        super().__init__(n_features, seq_len, lr, train_stride, score_stride, threshold_quantile, k, max_windows,
-                         train_windows, normalize_channels, channel_reduce)
+        super().__init__(
+            n_features,
+            seq_len,
+            lr,
+            train_stride,
+            score_stride,
+            threshold_quantile,
+            k,
+            max_windows,
+            train_windows,
+            normalize_channels,
+            channel_reduce,
+        )
         self.save_hyperparameters()
         self.net = LSTMVAE(n_features, seq_len, latent_dim, tuple(hidden), dense)
 

@@ -12,8 +12,9 @@ class LSTMVAE(nn.Module):
     LSTM(64) -> a linear output per step. Windows ``(N, seq_len, n_features)`` in, same shape out.
     """
 
-    def __init__(self, n_features: int, seq_len: int, latent_dim: int = 8, hidden: tuple[int, int] = (64, 32),
-                 dense: int = 32):
+    def __init__(
+        self, n_features: int, seq_len: int, latent_dim: int = 8, hidden: tuple[int, int] = (64, 32), dense: int = 32
+    ):
         super().__init__()
         h1, h2 = hidden
         self.seq_len, self.latent_dim = seq_len, latent_dim
@@ -55,7 +56,7 @@ def vae_loss(x: Tensor, recon: Tensor, mu: Tensor, log_var: Tensor, alpha: float
     """The seed's loss: ``alpha * mean squared error * seq_len + KL`` (KL averaged over batch and
     latent dimensions, as Keras' ``K.mean`` does). Returns ``loss``, ``recon`` and ``kl``."""
     recon_term = torch.mean((x - recon) ** 2) * x.shape[1]
-    kl = -0.5 * torch.mean(1 + log_var - mu ** 2 - torch.exp(log_var))
+    kl = -0.5 * torch.mean(1 + log_var - mu**2 - torch.exp(log_var))
     return {"loss": alpha * recon_term + kl, "recon": recon_term, "kl": kl}
 
 
@@ -63,8 +64,16 @@ def count_parameters(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-def fit_vae(model: LSTMVAE, windows: Tensor, epochs: int, batch_size: int, lr: float, alpha: float = 100.0,
-            seed: int = 0, shuffle: bool = False) -> list[float]:
+def fit_vae(
+    model: LSTMVAE,
+    windows: Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    alpha: float = 100.0,
+    seed: int = 0,
+    shuffle: bool = False,
+) -> list[float]:
     """Train ``model`` on ``windows`` ``(N, L, C)`` with Adam and :func:`vae_loss`, mini-batches in
     order (``shuffle=False``, as the seed's Keras fit). Returns the mean loss of each epoch."""
     gen = torch.Generator(device=windows.device).manual_seed(seed)
@@ -73,10 +82,14 @@ def fit_vae(model: LSTMVAE, windows: Tensor, epochs: int, batch_size: int, lr: f
     history = []
     n = windows.shape[0]
     for _ in range(epochs):
-        order = torch.randperm(n, generator=gen, device=windows.device) if shuffle else torch.arange(n, device=windows.device)
+        order = (
+            torch.randperm(n, generator=gen, device=windows.device)
+            if shuffle
+            else torch.arange(n, device=windows.device)
+        )
         total = 0.0
         for i in range(0, n, batch_size):  # mini-batches of windows
-            batch = windows[order[i:i + batch_size]]
+            batch = windows[order[i : i + batch_size]]
             recon, mu, log_var = model(batch, sample=True, generator=gen)
             loss = vae_loss(batch, recon, mu, log_var, alpha)["loss"]
             opt.zero_grad()

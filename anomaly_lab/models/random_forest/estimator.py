@@ -12,9 +12,9 @@ import time
 import numpy as np
 import torch
 
-from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.multiclass import classification_scores, save_report
+from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.models.random_forest.features import FEATURES, spectrogram_features
 
 TASKS = ("multiclass", "binary")
@@ -28,10 +28,22 @@ class RandomForestDetector:
     After :meth:`fit_datamodule`, ``n_params`` is the number of tree nodes.
     """
 
-    def __init__(self, features: str = "band_stats", size: int = 16, bands: int = 16, n_estimators: int = 200,
-                 max_depth: int | None = None, min_samples_leaf: int = 1, max_features: str | float | None = "sqrt",
-                 class_weight: str | None = None, task: str = "multiclass", n_jobs: int = 1, seed: int = 0,
-                 max_train_batches: int | None = None, class_names: list[str] | None = None):
+    def __init__(
+        self,
+        features: str = "band_stats",
+        size: int = 16,
+        bands: int = 16,
+        n_estimators: int = 200,
+        max_depth: int | None = None,
+        min_samples_leaf: int = 1,
+        max_features: str | float | None = "sqrt",
+        class_weight: str | None = None,
+        task: str = "multiclass",
+        n_jobs: int = 1,
+        seed: int = 0,
+        max_train_batches: int | None = None,
+        class_names: list[str] | None = None,
+    ):
         check_choice("model.features", features, FEATURES)
         check_choice("model.task", task, TASKS)
         check_range("model.n_estimators", n_estimators, 1, integer=True)
@@ -50,9 +62,15 @@ class RandomForestDetector:
         self.class_names = list(class_names) if class_names else list(CLASS_NAMES)
         if task == "binary":
             self.class_names = ["normal", "anomalous"]
-        self.forest = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
-                                             min_samples_leaf=min_samples_leaf, max_features=max_features,
-                                             class_weight=class_weight, n_jobs=n_jobs, random_state=seed)
+        self.forest = RandomForestClassifier(
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            min_samples_leaf=min_samples_leaf,
+            max_features=max_features,
+            class_weight=class_weight,
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
         self.n_params = 0
         self.test_confusion: torch.Tensor | None = None
 
@@ -78,7 +96,7 @@ class RandomForestDetector:
         return np.concatenate(feats), np.concatenate(targets)
 
     # -- fit and score -------------------------------------------------------------------------
-    def fit(self, features: np.ndarray, target: np.ndarray) -> "RandomForestDetector":
+    def fit(self, features: np.ndarray, target: np.ndarray) -> RandomForestDetector:
         self.forest.fit(features, target)
         self.n_params = int(sum(est.tree_.node_count for est in self.forest.estimators_))
         return self
@@ -113,6 +131,7 @@ class RandomForestDetector:
             if stage == "test":
                 self.test_confusion = cm
                 if out_dir is not None:
-                    save_report(scores, cm, self.class_names, out_dir, "test",
-                                title="random forest, test: true vs predicted")
+                    save_report(
+                        scores, cm, self.class_names, out_dir, "test", title="random forest, test: true vs predicted"
+                    )
         return metrics

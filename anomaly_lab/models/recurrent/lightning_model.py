@@ -9,12 +9,35 @@ from anomaly_lab.tasks.location import LocationModule
 class RecurrentModule(LocationModule):
     """``hidden`` is solved from ``budget`` (all trainable parameters) unless given."""
 
-    def __init__(self, cell: str = "lstm", input_size: int = 2500, output_size: int = 10, hidden: int | None = None,
-                 budget: float | None = 110_000, proj: bool = True, density: float = 1.0, seed: int = 0, init: str = "scaled",
-                 lr: float = 1e-3, weight_decay: float = 0.0, per_step_weight: float = 0.0):
+    def __init__(
+        self,
+        cell: str = "lstm",
+        input_size: int = 2500,
+        output_size: int = 10,
+        hidden: int | None = None,
+        budget: float | None = 110_000,
+        proj: bool = True,
+        density: float = 1.0,
+        seed: int = 0,
+        init: str = "scaled",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        per_step_weight: float = 0.0,
+    ):
         if hidden is None:
             hidden = solve_recurrent_hidden(cell, float(budget), input_size, output_size, proj)
         net = RecurrentNet(cell, input_size, int(hidden), output_size, proj=proj, density=density, seed=seed, init=init)
-        super().__init__(net, lr=lr, weight_decay=weight_decay, per_step_weight=per_step_weight, num_classes=output_size)
-        self.save_hyperparameters({"model": cell, "hidden": int(hidden), "budget": budget, "density": density, "init": init, "lr": lr,
-                                   "per_step_weight": per_step_weight})
+        super().__init__(
+            net, lr=lr, weight_decay=weight_decay, per_step_weight=per_step_weight, num_classes=output_size
+        )
+        self.save_hyperparameters(
+            {
+                "model": cell,
+                "hidden": int(hidden),
+                "budget": budget,
+                "density": density,
+                "init": init,
+                "lr": lr,
+                "per_step_weight": per_step_weight,
+            }
+        )

@@ -38,15 +38,26 @@ def solve_recurrent_hidden(cell: str, budget: float, input_size: int, output_siz
 class RecurrentNet(nn.Module):
     """``(B, T, input_size)`` -> per-step outputs ``(B, T, output_size)`` and features ``(B, T, F)``."""
 
-    def __init__(self, cell: str = "lstm", input_size: int = 2500, hidden: int = 11, output_size: int = 10,
-                 proj: bool = True, density: float = 1.0, seed: int = 0, init: str = "scaled"):
+    def __init__(
+        self,
+        cell: str = "lstm",
+        input_size: int = 2500,
+        hidden: int = 11,
+        output_size: int = 10,
+        proj: bool = True,
+        density: float = 1.0,
+        seed: int = 0,
+        init: str = "scaled",
+    ):
         super().__init__()
         check_choice("model.cell", cell, CELLS)
         check_choice("model.init", init, INITS)
         check_range("model.hidden", hidden, 1, integer=True)
         check_range("model.density", density, 0.0, 1.0, low_inclusive=False)
         if proj and cell == "lstm" and output_size >= hidden:
-            raise ConfigError(f"model.hidden={hidden} must exceed the output size {output_size} for an LSTM with proj_size")
+            raise ConfigError(
+                f"model.hidden={hidden} must exceed the output size {output_size} for an LSTM with proj_size"
+            )
         g = torch.Generator().manual_seed(int(seed))
         self.cell, self.output_size = cell, output_size
         self.use_proj = proj and cell == "lstm"

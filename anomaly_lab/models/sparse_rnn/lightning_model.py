@@ -18,8 +18,9 @@ PRESETS = {
 }
 
 
-def resolve_densities(density: float | None, densities: Sequence[float] | None, structure: str | int | None,
-                      preset: str | None) -> tuple[list[float], float | None]:
+def resolve_densities(
+    density: float | None, densities: Sequence[float] | None, structure: str | int | None, preset: str | None
+) -> tuple[list[float], float | None]:
     """One density for all blocks, six densities, a six-digit structure code or a preset name
     (later ones win); returns the densities and the preset's budget, if any."""
     budget = None
@@ -41,11 +42,23 @@ def resolve_densities(density: float | None, densities: Sequence[float] | None, 
 class SparseRNNModule(LocationModule):
     """``hidden`` is solved from ``budget`` (expected trainable weights, biases excluded) unless given."""
 
-    def __init__(self, input_size: int = 2500, output_size: int = 10, hidden: int | None = None,
-                 budget: float | None = 100_000, density: float | None = None, densities: Sequence[float] | None = None,
-                 structure: str | int | None = None, preset: str | None = None, backend: str = "masked",
-                 seed: int = 0, init_std: float = 0.05, lr: float = 1e-3, weight_decay: float = 0.0,
-                 per_step_weight: float = 0.0):
+    def __init__(
+        self,
+        input_size: int = 2500,
+        output_size: int = 10,
+        hidden: int | None = None,
+        budget: float | None = 100_000,
+        density: float | None = None,
+        densities: Sequence[float] | None = None,
+        structure: str | int | None = None,
+        preset: str | None = None,
+        backend: str = "masked",
+        seed: int = 0,
+        init_std: float = 0.05,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        per_step_weight: float = 0.0,
+    ):
         dens, preset_budget = resolve_densities(density, densities, structure, preset)
         budget = preset_budget if preset is not None and preset_budget is not None else budget
         if hidden is None:
@@ -53,7 +66,18 @@ class SparseRNNModule(LocationModule):
                 raise ConfigError("set model.hidden or model.budget (got neither)")
             hidden = solve_hidden(float(budget), input_size, output_size, dens)
         net = SparseRNN(input_size, int(hidden), output_size, dens, seed=seed, init_std=init_std, backend=backend)
-        super().__init__(net, lr=lr, weight_decay=weight_decay, per_step_weight=per_step_weight, num_classes=output_size)
+        super().__init__(
+            net, lr=lr, weight_decay=weight_decay, per_step_weight=per_step_weight, num_classes=output_size
+        )
         self.expected_weights = expected_weights(input_size, int(hidden), output_size, dens)
-        self.save_hyperparameters({"model": "sparse_rnn", "hidden": int(hidden), "densities": dens, "budget": budget,
-                                   "backend": backend, "lr": lr, "per_step_weight": per_step_weight})
+        self.save_hyperparameters(
+            {
+                "model": "sparse_rnn",
+                "hidden": int(hidden),
+                "densities": dens,
+                "budget": budget,
+                "backend": backend,
+                "lr": lr,
+                "per_step_weight": per_step_weight,
+            }
+        )

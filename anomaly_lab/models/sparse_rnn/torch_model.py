@@ -30,7 +30,9 @@ def parse_structure(code: str | int) -> list[float]:
     Digit ``d`` in 1..9 means density ``d/10``; ``0`` means dense (1.0). ``"222222"`` is all 0.2."""
     code = str(code)
     if len(code) != 6 or not code.isdigit():
-        raise ConfigError(f"structure={code!r} must be six digits (one per block {list(BLOCKS)}; 1-9 -> d/10, 0 -> dense)")
+        raise ConfigError(
+            f"structure={code!r} must be six digits (one per block {list(BLOCKS)}; 1-9 -> d/10, 0 -> dense)"
+        )
     return [1.0 if c == "0" else int(c) / 10 for c in code]
 
 
@@ -55,8 +57,10 @@ def solve_hidden(budget: float, input_size: int, output_size: int, densities: Se
     if c >= 0:
         raise ConfigError(f"budget={budget} is below the {c + budget:.0f} weights the output blocks need alone")
     h = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a) if a > 0 else -c / b
-    best = min({max(1, math.floor(h)), max(1, math.ceil(h))},
-               key=lambda k: abs(expected_weights(input_size, k, output_size, densities) - budget))
+    best = min(
+        {max(1, math.floor(h)), max(1, math.ceil(h))},
+        key=lambda k: abs(expected_weights(input_size, k, output_size, densities) - budget),
+    )
     return int(best)
 
 
@@ -68,8 +72,16 @@ class SparseRNN(nn.Module):
     ``backend="csr"`` keeps only the present weights in a torch sparse CSR matrix.
     """
 
-    def __init__(self, input_size: int = 2500, hidden: int = 176, output_size: int = 10,
-                 densities: Sequence[float] = (0.2,) * 6, seed: int = 0, init_std: float = 0.05, backend: str = "masked"):
+    def __init__(
+        self,
+        input_size: int = 2500,
+        hidden: int = 176,
+        output_size: int = 10,
+        densities: Sequence[float] = (0.2,) * 6,
+        seed: int = 0,
+        init_std: float = 0.05,
+        backend: str = "masked",
+    ):
         super().__init__()
         check_range("model.input_size", input_size, 1, integer=True)
         check_range("model.hidden", hidden, 1, integer=True)
@@ -132,8 +144,14 @@ class SparseRNN(nn.Module):
     def block_counts(self) -> dict[str, int]:
         x, h = self.input_size, self.hidden
         m = self.mask
-        return {"W_hx": int(m[:h, :x].sum()), "W_hh": int(m[:h, x:x + h].sum()), "W_hy": int(m[:h, x + h:].sum()),
-                "W_yx": int(m[h:, :x].sum()), "W_yh": int(m[h:, x:x + h].sum()), "W_yy": int(m[h:, x + h:].sum())}
+        return {
+            "W_hx": int(m[:h, :x].sum()),
+            "W_hh": int(m[:h, x : x + h].sum()),
+            "W_hy": int(m[:h, x + h :].sum()),
+            "W_yx": int(m[h:, :x].sum()),
+            "W_yh": int(m[h:, x : x + h].sum()),
+            "W_yy": int(m[h:, x + h :].sum()),
+        }
 
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -156,6 +174,7 @@ class SparseRNN(nn.Module):
 
             def recur(state):
                 return torch.sparse.mm(w_rec, state.T).T
+
         state = inputs.new_zeros(b, h + self.output_size)
         outs = []
         for step in range(t):

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.core.errors import check_range
 from anomaly_lab.metrics.multiclass import binary_scores, classification_scores, save_report
+from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.models.spectrogram_cnn.torch_model import SpectrogramCNN, count_parameters
 
 
@@ -25,10 +25,21 @@ class SpectrogramClassifier(L.LightningModule):
     directory (``self.test_confusion`` keeps the matrix).
     """
 
-    def __init__(self, in_channels: int = 4, height: int = 256, width: int = 256, num_classes: int = 10,
-                 heads: str = "both", binary_weight: float = 1.0, channels: tuple[int, ...] = (32, 64, 128),
-                 dense: int = 128, dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.0,
-                 class_names: list[str] | None = None):
+    def __init__(
+        self,
+        in_channels: int = 4,
+        height: int = 256,
+        width: int = 256,
+        num_classes: int = 10,
+        heads: str = "both",
+        binary_weight: float = 1.0,
+        channels: tuple[int, ...] = (32, 64, 128),
+        dense: int = 128,
+        dropout: float = 0.5,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        class_names: list[str] | None = None,
+    ):
         super().__init__()
         check_range("model.lr", lr, 0.0, low_inclusive=False)
         check_range("model.binary_weight", binary_weight, 0.0)
@@ -68,7 +79,9 @@ class SpectrogramClassifier(L.LightningModule):
             pred = out["logits"].argmax(-1)
             log[f"{stage}/acc"] = (pred == y).float().mean()
         if "binary" in out:
-            loss = loss + self.hparams.binary_weight * F.binary_cross_entropy_with_logits(out["binary"], anomalous.float())
+            loss = loss + self.hparams.binary_weight * F.binary_cross_entropy_with_logits(
+                out["binary"], anomalous.float()
+            )
             flag = out["binary"] > 0
             log[f"{stage}/binary_acc"] = (flag == anomalous.bool()).float().mean()
         else:
@@ -78,8 +91,14 @@ class SpectrogramClassifier(L.LightningModule):
         log[f"{stage}/loss"] = loss
         self.log_dict(log, prog_bar=stage != "train", on_step=False, on_epoch=True, batch_size=x.shape[0])
         if stage in self._outputs:
-            self._outputs[stage].append((pred.detach().cpu() if pred is not None else None, flag.detach().cpu(),
-                                         y.detach().cpu(), anomalous.detach().cpu()))
+            self._outputs[stage].append(
+                (
+                    pred.detach().cpu() if pred is not None else None,
+                    flag.detach().cpu(),
+                    y.detach().cpu(),
+                    anomalous.detach().cpu(),
+                )
+            )
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -112,8 +131,14 @@ class SpectrogramClassifier(L.LightningModule):
             return
         self.test_confusion = cm
         if self.trainer is not None and self.trainer.is_global_zero:
-            paths = save_report(scores, cm, self.class_names, self.trainer.default_root_dir, "test",
-                                title="spectrogram CNN, test: true vs predicted")
+            paths = save_report(
+                scores,
+                cm,
+                self.class_names,
+                self.trainer.default_root_dir,
+                "test",
+                title="spectrogram CNN, test: true vs predicted",
+            )
             for logger in self.loggers:
                 if hasattr(logger, "log_image"):
                     logger.log_image(key="test/confusion_matrix", images=[paths["confusion"]])
@@ -126,14 +151,19 @@ class SpectrogramClassifier(L.LightningModule):
         flag, true_flag = torch.cat(flags), torch.cat(anomalous)
         binary = binary_scores(flag, true_flag)
         if preds[0] is None:
-            return {"f2": binary["f2"], "fpr": binary["fpr"], "binary_precision": binary["precision"],
-                    "binary_recall": binary["recall"]}, None
+            return {
+                "f2": binary["f2"],
+                "fpr": binary["fpr"],
+                "binary_precision": binary["precision"],
+                "binary_recall": binary["recall"],
+            }, None
         pred, y = torch.cat(preds), torch.cat(ys)
         scores, cm = classification_scores(pred, y, self.class_names)
         if self.net.binary_head is not None:  # the binary head decides ROAD's figure; keep the class head's too
             scores["f2_from_classes"] = scores["f2"]
-            scores.update(f2=binary["f2"], fpr=binary["fpr"], binary_precision=binary["precision"],
-                          binary_recall=binary["recall"])
+            scores.update(
+                f2=binary["f2"], fpr=binary["fpr"], binary_precision=binary["precision"], binary_recall=binary["recall"]
+            )
         return scores, cm
 
     def configure_optimizers(self):

@@ -17,8 +17,17 @@ class SpectrogramCNN(nn.Module):
     ``{"binary": (B,)}`` (a logit of "anomalous") depending on ``heads``.
     """
 
-    def __init__(self, in_channels: int = 4, height: int = 256, width: int = 256, num_classes: int = 10,
-                 heads: str = "both", channels: tuple[int, ...] = (32, 64, 128), dense: int = 128, dropout: float = 0.5):
+    def __init__(
+        self,
+        in_channels: int = 4,
+        height: int = 256,
+        width: int = 256,
+        num_classes: int = 10,
+        heads: str = "both",
+        channels: tuple[int, ...] = (32, 64, 128),
+        dense: int = 128,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         check_range("model.in_channels", in_channels, 1, integer=True)
         check_range("model.num_classes", num_classes, 2, integer=True)
@@ -30,8 +39,10 @@ class SpectrogramCNN(nn.Module):
             layers += [nn.Conv2d(c, int(out), 3), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             h, w, c = (h - 2) // 2, (w - 2) // 2, int(out)
             if h < 1 or w < 1:
-                raise ConfigError(f"input {height}x{width} is too small for {len(channels)} conv-pool blocks; "
-                                  f"use at least {2 ** (len(channels) + 1) + 2} bins per side")
+                raise ConfigError(
+                    f"input {height}x{width} is too small for {len(channels)} conv-pool blocks; "
+                    f"use at least {2 ** (len(channels) + 1) + 2} bins per side"
+                )
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.hidden = nn.Sequential(nn.Linear(c * h * w, dense), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.heads = heads
@@ -41,8 +52,10 @@ class SpectrogramCNN(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ConfigError(f"the CNN was built for inputs {self.input_shape} but got {tuple(x.shape[1:])}; "
-                              "set model.height/model.width to the data's size")
+            raise ConfigError(
+                f"the CNN was built for inputs {self.input_shape} but got {tuple(x.shape[1:])}; "
+                "set model.height/model.width to the data's size"
+            )
         z = self.hidden(self.features(x))
         out = {}
         if self.class_head is not None:

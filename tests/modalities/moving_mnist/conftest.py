@@ -6,8 +6,15 @@ from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator, build_simi
 @pytest.fixture(scope="session")
 def pca_table(mnist_train, tmp_path_factory):
     """The scalable clustering of the bundled train split (a few seconds, cached per session)."""
-    return build_similarity_table(mnist_train.images, mnist_train.labels, method="pca_kmeans", n_clusters=30, n_init=2,
-                                  source_name=mnist_train.name, cache_dir=str(tmp_path_factory.mktemp("sim")))
+    return build_similarity_table(
+        mnist_train.images,
+        mnist_train.labels,
+        method="pca_kmeans",
+        n_clusters=30,
+        n_init=2,
+        source_name=mnist_train.name,
+        cache_dir=str(tmp_path_factory.mktemp("sim")),
+    )
 
 
 @pytest.fixture(scope="session")

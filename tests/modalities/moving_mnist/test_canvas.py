@@ -23,8 +23,9 @@ def reference_paste(sprites, positions, size):
 def test_matches_a_per_pixel_loop_with_overlap_and_edges():
     g = torch.Generator().manual_seed(0)
     sprites = torch.randint(0, 256, (5, 2, 6, 6), generator=g, dtype=torch.int64).to(torch.uint8)
-    positions = torch.tensor([[[0, 0], [3, 2]], [[-2, -2], [12, 12]], [[12, -2], [-2, 12]], [[5, 5], [5, 5]],
-                              [[7, 1], [2, 9]]])
+    positions = torch.tensor(
+        [[[0, 0], [3, 2]], [[-2, -2], [12, 12]], [[12, -2], [-2, 12]], [[5, 5], [5, 5]], [[7, 1], [2, 9]]]
+    )
     got = paste(sprites, positions, 16, margin=2)
     assert got.dtype == torch.uint8 and got.shape == (5, 16, 16)
     assert torch.equal(got, reference_paste(sprites, positions, 16))

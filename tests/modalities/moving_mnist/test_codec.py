@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from anomaly_lab.modalities.moving_mnist import KINDS, MovingMnistGenerator
-from anomaly_lab.core.splits import split_offset
 from anomaly_lab.core.errors import ConfigError, DataFileError
-from anomaly_lab.modalities.moving_mnist.codec import MovingMnistCodec, write_npz
+from anomaly_lab.core.splits import split_offset
 from anomaly_lab.io.registry import codec_for
+from anomaly_lab.modalities.moving_mnist import KINDS, MovingMnistGenerator
+from anomaly_lab.modalities.moving_mnist.codec import MovingMnistCodec, write_npz
 from tests.conftest import REPO_ROOT
 
 TEST = split_offset("test")
@@ -24,8 +24,14 @@ TEST = split_offset("test")
 
 @pytest.fixture(scope="module")
 def gen(mnist_train, tmp_path_factory):
-    return MovingMnistGenerator(source=mnist_train, seq_len=8, seed=1, device="cpu", kinds={k: 1.0 for k in KINDS},
-                                similarity={"method": "pca_kmeans", "n_init": 1, "cache_dir": str(tmp_path_factory.mktemp("c"))})
+    return MovingMnistGenerator(
+        source=mnist_train,
+        seq_len=8,
+        seed=1,
+        device="cpu",
+        kinds={k: 1.0 for k in KINDS},
+        similarity={"method": "pca_kmeans", "n_init": 1, "cache_dir": str(tmp_path_factory.mktemp("c"))},
+    )
 
 
 def batch_of(g, n=12, start=TEST):
@@ -39,14 +45,33 @@ def test_parquet_round_trip_is_exact(gen):
     b = batch_of(gen)
     codec = gen.codec()
     table = codec.to_table(b, "published")
-    assert table.column_names == ["frames", "frame_labels", "masks", "anomaly_kind", "anomalous", "affected_digits",
-                                  "digit_labels", "clusters", "positions", "index"]
+    assert table.column_names == [
+        "frames",
+        "frame_labels",
+        "masks",
+        "anomaly_kind",
+        "anomalous",
+        "affected_digits",
+        "digit_labels",
+        "clusters",
+        "positions",
+        "index",
+    ]
     assert str(table.schema.field("frames").type) == "fixed_size_list<item: uint8>[32768]"
     meta = codec.metadata("published")
     assert meta["anomaly_lab.dataset"] == "moving_mnist" and meta["anomaly_lab.shape"] == "8,1,64,64"
     back = codec_for(meta).from_table(table, meta)
-    for key in ("frames", "frame_labels", "masks", "anomaly_kind", "affected_digits", "digit_labels", "clusters",
-                "positions", "index"):
+    for key in (
+        "frames",
+        "frame_labels",
+        "masks",
+        "anomaly_kind",
+        "affected_digits",
+        "digit_labels",
+        "clusters",
+        "positions",
+        "index",
+    ):
         assert torch.equal(back[key], b[key].cpu()), key
     assert table.column("anomalous").to_pylist() == b["frame_labels"].any(1).tolist()
 
@@ -102,7 +127,7 @@ def test_preview_strip_boxes_anomalous_frames_and_gif_animates(gen, tmp_path):
     for r in range(6):  # a red frame around exactly the anomalous frames of each row
         for t in range(8):
             x0 = img.shape[1] - 8 * cell + t * cell
-            has_box = bool(red[r * cell, x0: x0 + cell].any())
+            has_box = bool(red[r * cell, x0 : x0 + cell].any())
             assert has_box == bool(b["frame_labels"][r, t]), (r, t)
     gif = Image.open(tmp_path / "preview.gif")
     assert gif.n_frames == 8 and gif.info["loop"] == 0
@@ -118,18 +143,36 @@ def test_preview_of_a_normal_split_shows_anomalies_too(gen, tmp_path):
 
 def run_generate(*overrides):
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides], capture_output=True,
-                          text=True, cwd=REPO_ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
-FAST = ("data=moving_mnist", "device=cpu", "data.generator.seq_len=6", "data.generator.similarity.method=pca_kmeans",
-        "data.generator.similarity.n_init=1", "data.generator.similarity.subset=1000")
+FAST = (
+    "data=moving_mnist",
+    "device=cpu",
+    "data.generator.seq_len=6",
+    "data.generator.similarity.method=pca_kmeans",
+    "data.generator.similarity.n_init=1",
+    "data.generator.similarity.subset=1000",
+)
 
 
 def test_generate_writes_parquet_and_preview_that_read_back(tmp_path):
     out = tmp_path / "mm"
-    res = run_generate(*FAST, f"data.generator.similarity.cache_dir={tmp_path / 'cache'}", "size=10", "split=test",
-                       "batch_size=4", f"out_dir={out}")
+    res = run_generate(
+        *FAST,
+        f"data.generator.similarity.cache_dir={tmp_path / 'cache'}",
+        "size=10",
+        "split=test",
+        "batch_size=4",
+        f"out_dir={out}",
+    )
     assert res.returncode == 0, res.stderr
     assert sorted(os.listdir(out)) == ["manifest.json", "preview.gif", "preview.png", "test-00000.parquet"]
     manifest = json.loads((out / "manifest.json").read_text())

@@ -6,17 +6,26 @@ import pytest
 import torch
 from PIL import Image
 
-from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
-from anomaly_lab.core.splits import split_offset
-from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule, UcsdDataModule
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.core.splits import split_offset
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule, UcsdDataModule
 
 
 @pytest.fixture(scope="module")
 def gen(mnist_train, tmp_path_factory):
-    return MovingMnistGenerator(source=mnist_train, seq_len=6, seed=5, device="cpu",
-                                similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000,
-                                            "cache_dir": str(tmp_path_factory.mktemp("sim"))})
+    return MovingMnistGenerator(
+        source=mnist_train,
+        seq_len=6,
+        seed=5,
+        device="cpu",
+        similarity={
+            "method": "pca_kmeans",
+            "n_init": 1,
+            "subset": 1000,
+            "cache_dir": str(tmp_path_factory.mktemp("sim")),
+        },
+    )
 
 
 def test_moving_mnist_splits(gen):

@@ -4,10 +4,10 @@ every anomaly kind, the mixture and the errors."""
 import pytest
 import torch
 
+from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.core.splits import split_offset
 from anomaly_lab.modalities.moving_mnist import KINDS, MovingMnistGenerator
 from anomaly_lab.modalities.moving_mnist.canvas import paste
-from anomaly_lab.core.splits import split_offset
-from anomaly_lab.core.errors import ConfigError
 
 ALL_KINDS = {k: 1.0 for k in KINDS}
 TEST = split_offset("test")
@@ -77,7 +77,9 @@ def test_labels_are_exactly_the_changed_pixels(make_gen, kind):
     assert bool((b["anomaly_kind"][anomalous] == kind_id(kind)).all()) and int(b["anomaly_kind"][~anomalous].sum()) == 0
     # unaffected digits keep their path; normal sequences are untouched
     keep = ~b["affected_digits"]
-    assert torch.equal(b["positions"][keep[:, None].expand(-1, 20, -1)], normal["positions"][keep[:, None].expand(-1, 20, -1)])
+    assert torch.equal(
+        b["positions"][keep[:, None].expand(-1, 20, -1)], normal["positions"][keep[:, None].expand(-1, 20, -1)]
+    )
 
 
 def test_replacement_is_a_same_cluster_digit_of_another_label(make_gen, mnist_train, pca_table):
@@ -151,7 +153,9 @@ def test_motion_anomalies_move_the_digit(make_gen):
     # the step into the first anomalous frame is three times the normal step (before any wall)
     d = s["affected_digits"].to(torch.int64).argmax(1)
     got = (s["positions"][rows, first[rows], d[rows]] - s["positions"][rows, first[rows] - 1, d[rows]]).abs().sum(-1)
-    usual = (sn["positions"][rows, first[rows], d[rows]] - sn["positions"][rows, first[rows] - 1, d[rows]]).abs().sum(-1)
+    usual = (
+        (sn["positions"][rows, first[rows], d[rows]] - sn["positions"][rows, first[rows] - 1, d[rows]]).abs().sum(-1)
+    )
     assert float(got.float().mean()) > 2.0 * float(usual.float().mean())
 
 
@@ -181,7 +185,9 @@ def test_bad_settings_are_clear_errors(make_gen):
         make_gen(seq_len=10, run_length=(1, 9))
     with pytest.raises(ConfigError, match="speed=\\[6, 2\\] has low > high"):
         make_gen(speed=(6, 2))
-    with pytest.raises(ConfigError, match=r"speed=\[2, 6\] is too fast for frame_size=20, digit_size=16, margin=2: .* at most 4"):
+    with pytest.raises(
+        ConfigError, match=r"speed=\[2, 6\] is too fast for frame_size=20, digit_size=16, margin=2: .* at most 4"
+    ):
         make_gen(frame_size=20, digit_size=16)
     with pytest.raises(ConfigError, match="normal_digits='medoid'"):
         make_gen(normal_digits="medoid")
@@ -194,15 +200,22 @@ def test_bad_settings_are_clear_errors(make_gen):
 
 
 def test_builds_its_table_lazily_from_options(mnist_train, tmp_path):
-    g = MovingMnistGenerator(source=mnist_train, similarity={"method": "pca_kmeans", "n_clusters": 10, "subset": 500,
-                                                              "n_init": 1, "cache_dir": str(tmp_path)}, device="cpu")
+    g = MovingMnistGenerator(
+        source=mnist_train,
+        similarity={"method": "pca_kmeans", "n_clusters": 10, "subset": 500, "n_init": 1, "cache_dir": str(tmp_path)},
+        device="cpu",
+    )
     assert g._shared["table"] is None  # nothing built at construction (configs instantiate quickly)
     b = g.generate(torch.arange(3))
     table = g.table
     assert table.assignments.shape == (500,) and int(table.representatives.max()) < 500
     assert set(b["clusters"].flatten().tolist()) <= set(table.usable.tolist())
     summary = g.config_dict()
-    assert summary["similarity"]["method"] == "pca_kmeans" and summary["anomaly_fraction"] == {"train": 0.0, "val": 0.5, "test": 0.5}
+    assert summary["similarity"]["method"] == "pca_kmeans" and summary["anomaly_fraction"] == {
+        "train": 0.0,
+        "val": 0.5,
+        "test": 0.5,
+    }
 
 
 @pytest.mark.gpu

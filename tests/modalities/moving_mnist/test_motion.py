@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from anomaly_lab.modalities.moving_mnist.motion import pixel_positions, sample_motion, trajectories
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.moving_mnist.motion import pixel_positions, sample_motion, trajectories
 
 
 def notebook_path(start, velocity, steps, lim, margin=2):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from anomaly_lab.modalities.moving_mnist.similarity import SimilarityTable, build_similarity_table, cache_key
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.modalities.moving_mnist.similarity import SimilarityTable, build_similarity_table, cache_key
 
 
 def check_table(table, labels):
@@ -37,7 +37,9 @@ def test_tsne_table_is_seeded_cached_and_consistent(mnist_train, tmp_path):
     t0 = time.perf_counter()
     again = build_similarity_table(images, labels, **kw)
     assert again.from_cache and time.perf_counter() - t0 < 1.0
-    assert torch.equal(again.assignments, first.assignments) and torch.equal(again.representatives, first.representatives)
+    assert torch.equal(again.assignments, first.assignments) and torch.equal(
+        again.representatives, first.representatives
+    )
     # the same seed without the cache gives the same clustering
     fresh = build_similarity_table(images, labels, **{**kw, "use_cache": False})
     assert torch.equal(fresh.assignments, first.assignments)
@@ -59,11 +61,13 @@ def test_cache_key_changes_with_source_and_every_parameter(mnist_train):
     assert base == cache_key("a", images.copy(), labels.copy(), "tsne_kmeans", {"seed": 0, "n_clusters": 30})
     other_pixels = images.copy()
     other_pixels[0, 0, 0] ^= 1
-    variants = [cache_key("b", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0}),
-                cache_key("a", other_pixels, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0}),
-                cache_key("a", images, labels, "pca_kmeans", {"n_clusters": 30, "seed": 0}),
-                cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 31, "seed": 0}),
-                cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 1})]
+    variants = [
+        cache_key("b", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0}),
+        cache_key("a", other_pixels, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 0}),
+        cache_key("a", images, labels, "pca_kmeans", {"n_clusters": 30, "seed": 0}),
+        cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 31, "seed": 0}),
+        cache_key("a", images, labels, "tsne_kmeans", {"n_clusters": 30, "seed": 1}),
+    ]
     assert len({base, *variants}) == 6
 
 
@@ -84,13 +88,21 @@ def test_clusters_without_another_label_are_reported_and_skipped(caplog):
     images = np.zeros((40, 4, 4), dtype=np.uint8)
     images[20:, 0, 0] = 255  # two far-apart groups, each of one label: nothing can make an anomaly
     with pytest.raises(ConfigError, match="no cluster of 'pure' has a member of another label"):
-        build_similarity_table(images, np.repeat([3, 4], 20), method="pca_kmeans", n_clusters=2, source_name="pure",
-                               pca_components=2, use_cache=False)
+        build_similarity_table(
+            images,
+            np.repeat([3, 4], 20),
+            method="pca_kmeans",
+            n_clusters=2,
+            source_name="pure",
+            pca_components=2,
+            use_cache=False,
+        )
     labels = np.repeat([3, 4], 20)
     labels[0] = 4  # now one cluster has a candidate: the other is skipped with a warning
     with caplog.at_level(logging.WARNING):
-        table = build_similarity_table(images, labels, method="pca_kmeans", n_clusters=2, source_name="mixed",
-                                       pca_components=2, use_cache=False)
+        table = build_similarity_table(
+            images, labels, method="pca_kmeans", n_clusters=2, source_name="mixed", pca_components=2, use_cache=False
+        )
     assert len(table.skipped) == 1 and "skipped" in caplog.text
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from anomaly_lab.modalities.moving_mnist.ucsd import UcsdClips, read_grey
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.modalities.moving_mnist.ucsd import UcsdClips, read_grey
 from anomaly_lab.synth.geometry import resize
 
 H, W = 12, 16
@@ -92,7 +92,9 @@ def test_unreadable_frame_is_named(tmp_path):
 def test_missing_frames_masks_and_folders_are_named(tmp_path):
     root = write_folder(tmp_path / "a")
     os.remove(root / "Train" / "Train001" / "007.tif")
-    with pytest.raises(DataFileError, match=r"frame file .*Train001/007.tif is missing \(1 missing between 001.tif and 012.tif\)"):
+    with pytest.raises(
+        DataFileError, match=r"frame file .*Train001/007.tif is missing \(1 missing between 001.tif and 012.tif\)"
+    ):
         UcsdClips(str(root), "train", clip_len=5)
     root = write_folder(tmp_path / "b")
     os.remove(root / "Test" / "Test001_gt" / "008.bmp")

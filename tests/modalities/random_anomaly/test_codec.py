@@ -23,8 +23,14 @@ def fake_batch(b=5, t=10, s=50, seed=0):
     y = torch.zeros(b, t + 1, dtype=torch.int64)
     y[torch.arange(b), slot] = 1
     y[:, -1] = slot
-    return {"x": x, "y": y, "index": torch.arange(b), "recipe_a": torch.zeros(b, dtype=torch.int64),
-            "recipe_b": torch.ones(b, dtype=torch.int64), "digit": torch.full((b,), 7)}
+    return {
+        "x": x,
+        "y": y,
+        "index": torch.arange(b),
+        "recipe_a": torch.zeros(b, dtype=torch.int64),
+        "recipe_b": torch.ones(b, dtype=torch.int64),
+        "digit": torch.full((b,), 7),
+    }
 
 
 def parquet_round_trip(table):
@@ -90,7 +96,7 @@ def test_preview_boxes_the_anomaly(tmp_path):
     slots = batch["y"][:, -1].numpy()
     centres = []
     for r in range(3):
-        band = red[r * cell:(r + 1) * cell]
+        band = red[r * cell : (r + 1) * cell]
         assert 600 < band.sum() < 900  # the outline of exactly one cell (4 sides, 2 px wide)
         centres.append(np.nonzero(band)[1].mean())
     np.testing.assert_allclose(np.array(centres) - centres[0], (slots - slots[0]) * cell, atol=1.0)

@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.loading.indexed import GeneratedDataset, passthrough_collate
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
-from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.sources import load_source
 
 BG = -0.1307 / 0.3081
@@ -118,16 +118,19 @@ def test_paper_length_and_other_sizes():
     assert b["x"].shape == (4, 10, 1, 32, 32) and b["y"].shape == (4, 10)
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    ({"seq_len": 1}, "seq_len=1"),
-    ({"image_size": 4}, "image_size=4"),
-    ({"anomaly_prob": 1.5}, "anomaly_prob=1.5"),
-    ({"anomaly_prob": -0.1}, "anomaly_prob=-0.1"),
-    ({"class_mode": "by_label"}, "class_mode='by_label'"),
-    ({"recipes": ["baseline"]}, "at least 2"),
-    ({"recipes": ["baseline", "swirl"]}, "recipe='swirl'"),
-    ({"device": "tpu"}, "device='tpu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"seq_len": 1}, "seq_len=1"),
+        ({"image_size": 4}, "image_size=4"),
+        ({"anomaly_prob": 1.5}, "anomaly_prob=1.5"),
+        ({"anomaly_prob": -0.1}, "anomaly_prob=-0.1"),
+        ({"class_mode": "by_label"}, "class_mode='by_label'"),
+        ({"recipes": ["baseline"]}, "at least 2"),
+        ({"recipes": ["baseline", "swirl"]}, "recipe='swirl'"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
 def test_bad_settings_are_config_errors(kwargs, needle):
     with pytest.raises(ConfigError) as err:
         RandomAnomalyGenerator(**kwargs)

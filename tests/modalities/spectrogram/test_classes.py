@@ -2,6 +2,7 @@
 
 import pytest
 
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.modalities.spectrogram.classes import (
     ANOMALY_CLASSES,
     CLASS_NAMES,
@@ -9,7 +10,6 @@ from anomaly_lab.modalities.spectrogram.classes import (
     class_id,
     mixture_weights,
 )
-from anomaly_lab.core.errors import ConfigError
 
 
 def test_ten_classes_normal_first_in_the_spec_order():
@@ -35,10 +35,16 @@ def test_given_weights_as_list_or_mapping():
     assert w[0] == pytest.approx(0.75) and w[9] == pytest.approx(0.25) and sum(w[1:9]) == 0
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("zipf", "mixture='zipf'"), ([1, 2, 3], "has 3 weights"), ({"thunder": 1}, "unknown classes"),
-    ([0] * 10, "sum to 0"), ([-1] + [1] * 9, "weight -1"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("zipf", "mixture='zipf'"),
+        ([1, 2, 3], "has 3 weights"),
+        ({"thunder": 1}, "unknown classes"),
+        ([0] * 10, "sum to 0"),
+        ([-1] + [1] * 9, "weight -1"),
+    ],
+)
 def test_bad_mixtures_are_config_errors(bad, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
         mixture_weights(bad)

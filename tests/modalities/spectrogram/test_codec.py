@@ -11,8 +11,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from anomaly_lab.modalities.spectrogram import CLASS_NAMES, SpectrogramGenerator
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.modalities.spectrogram import CLASS_NAMES, SpectrogramGenerator
 from anomaly_lab.modalities.spectrogram.codec import SpectrogramCodec, write_road_h5
 from anomaly_lab.modalities.spectrogram.road import RoadDataset, RoadFile
 from tests.conftest import REPO_ROOT
@@ -84,9 +84,9 @@ def test_preview_has_one_labelled_row_per_class(tmp_path):
     label_width = 8 + 6 * max(len(c) for c in CLASS_NAMES)
     assert img.shape[1] == label_width + 5 * cell
     for r in range(10):  # each row's label margin holds text (dark pixels)
-        margin = img[14 + r * cell: 14 + (r + 1) * cell, :label_width]
+        margin = img[14 + r * cell : 14 + (r + 1) * cell, :label_width]
         assert (margin < 128).sum() > 20
-    mask_col = img[14:, label_width + 4 * cell:]
+    mask_col = img[14:, label_width + 4 * cell :]
     assert mask_col[:cell].max() < 255 or (mask_col[:cell] == 255).mean() < 0.6  # the normal row has an empty mask
     # without a generator, the first example of each class present is drawn
     codec = SpectrogramCodec()
@@ -139,9 +139,19 @@ def test_h5_test_split_goes_whole_into_test_data(tmp_path):
 
 def compose_generate(tmp_path, *overrides):
     with initialize_config_dir(config_dir=os.path.join(REPO_ROOT, "conf"), version_base="1.3"):
-        return compose("generate", overrides=["data=spectrogram", "device=cpu", "progress=false", "batch_size=8",
-                                              "data.generator.time_bins=16", "data.generator.freq_bins=16",
-                                              f"out_dir={tmp_path}", *overrides])
+        return compose(
+            "generate",
+            overrides=[
+                "data=spectrogram",
+                "device=cpu",
+                "progress=false",
+                "batch_size=8",
+                "data.generator.time_bins=16",
+                "data.generator.freq_bins=16",
+                f"out_dir={tmp_path}",
+                *overrides,
+            ],
+        )
 
 
 def test_generate_py_writes_parquet_and_preview(tmp_path):
@@ -168,8 +178,15 @@ def test_generate_py_writes_road_layout_h5(tmp_path):
     from anomaly_lab.cli.generate import run_generate
 
     out = tmp_path / "h5"
-    run_generate(compose_generate(out, "export.format=h5", "export.preview=false", "data.generator.scale=none",
-                                  "export.splits=[{split: train, size: 24}, {split: test, size: 8}]"))
+    run_generate(
+        compose_generate(
+            out,
+            "export.format=h5",
+            "export.preview=false",
+            "data.generator.scale=none",
+            "export.splits=[{split: train, size: 24}, {split: test, size: 8}]",
+        )
+    )
     assert sorted(os.listdir(out)) == ["manifest.json", "test.h5", "train.h5"]
     train = RoadFile(str(out / "train.h5")).catalogue()[1]
     test = RoadFile(str(out / "test.h5")).catalogue(groups=["test_data"])[1]

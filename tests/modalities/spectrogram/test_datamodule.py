@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from anomaly_lab.modalities.spectrogram.datamodule import RoadDataModule
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.modalities.spectrogram.datamodule import RoadDataModule
 from tests.modalities.spectrogram.test_road import write_road
 
 GROUPS = {
@@ -20,11 +20,24 @@ def path(tmp_path):
 
 
 def test_setup_prepares_splits_and_loaders_give_batches(path):
-    dm = RoadDataModule(path, selection="balanced", n_per_class=10, val_fraction=0.2, test_fraction=0.2, batch_size=4,
-                        size=16, device="cpu")
+    dm = RoadDataModule(
+        path,
+        selection="balanced",
+        n_per_class=10,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        batch_size=4,
+        size=16,
+        device="cpu",
+    )
     assert dm.datasets == {}  # nothing opened before setup
     dm.setup("fit")
-    assert dm.summary["classes"] == {**{c: 0 for c in dm.summary["classes"]}, "normal": 30, "lightning": 12, "solar_storm": 9}
+    assert dm.summary["classes"] == {
+        **{c: 0 for c in dm.summary["classes"]},
+        "normal": 30,
+        "lightning": 12,
+        "solar_storm": 9,
+    }
     assert dm.summary["dropped_label"] == 3 and dm.summary["dropped_multi_label"] == 1
     assert dm.summary["selection"]["per_class"]["solar_storm"] == (10, 9)
     assert {s: sum(c.values()) for s, c in dm.summary["splits"].items()} == {"train": 17, "val": 6, "test": 6}
@@ -57,11 +70,18 @@ def test_missing_file_fails_at_setup_with_a_clear_error(tmp_path):
         dm.setup("fit")
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"selection": "half"}, "data.selection='half'"), ({"multi_label": "maybe"}, "data.multi_label='maybe'"),
-    ({"groups": ["val_data"]}, "data.groups entry='val_data'"), ({"scale": "zscore"}, "data.scale='zscore'"),
-    ({"batch_size": 0}, "data.batch_size=0"), ({"size": 2}, "data.size=2"), ({"test_fraction": 1.5}, "data.test_fraction=1.5"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"selection": "half"}, "data.selection='half'"),
+        ({"multi_label": "maybe"}, "data.multi_label='maybe'"),
+        ({"groups": ["val_data"]}, "data.groups entry='val_data'"),
+        ({"scale": "zscore"}, "data.scale='zscore'"),
+        ({"batch_size": 0}, "data.batch_size=0"),
+        ({"size": 2}, "data.size=2"),
+        ({"test_fraction": 1.5}, "data.test_fraction=1.5"),
+    ],
+)
 def test_bad_values_are_config_errors_at_construction(kw, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
         RoadDataModule("unused.h5", **kw)

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.loading.indexed import GeneratedDataset, passthrough_collate
 from anomaly_lab.modalities.spectrogram import CLASS_NAMES, ROAD_CONTAMINATION, SpectrogramGenerator
-from anomaly_lab.core.errors import ConfigError
 
 
 def gen(**kw):
@@ -53,7 +53,7 @@ def test_bit_identical_at_every_batch_position_for_odd_sizes(size):
         for start in (0, 5, 50, 90):
             part = g.generate(torch.arange(start, start + n))
             for key in ("x", "mask", "strength", "y"):
-                assert torch.equal(part[key], full[key][start:start + n]), (key, n, start)
+                assert torch.equal(part[key], full[key][start : start + n]), (key, n, start)
 
 
 def test_big_batches_draw_noise_in_chunks_without_changing_samples(monkeypatch):
@@ -126,7 +126,7 @@ def test_normal_sky_polarisations_are_correlated_and_cross_pols_weaker():
     g = gen(scale="none", mixture={"normal": 1}, time_bins=64, freq_bins=64)
     x = g.generate(torch.arange(40))["x"].double()
     level = x.mean((2, 3))
-    ratio_cross = (level[:, 1] / level[:, 0])
+    ratio_cross = level[:, 1] / level[:, 0]
     ratio_yy = level[:, 3] / level[:, 0]
     assert float(ratio_cross.min()) > 0.04 and float(ratio_cross.max()) < 0.25
     assert float(ratio_yy.min()) > 0.7 and float(ratio_yy.max()) < 1.35
@@ -150,11 +150,19 @@ def test_config_dict_and_codec():
     assert g.frequencies_mhz()[0] > 110 and g.frequencies_mhz()[-1] < 190
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"time_bins": 4}, "time_bins=4"), ({"scale": "zscore"}, "scale='zscore'"), ({"strength": [1.0, 0.5]}, "strength="),
-    ({"strength": -1.0}, "strength=-1.0"), ({"mixture": "zipf"}, "mixture='zipf'"), ({"scale_percentiles": [99, 1]}, "scale_percentiles"),
-    ({"band_mhz": [190, 110]}, "band_mhz"), ({"device": "tpu"}, "device="),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"time_bins": 4}, "time_bins=4"),
+        ({"scale": "zscore"}, "scale='zscore'"),
+        ({"strength": [1.0, 0.5]}, "strength="),
+        ({"strength": -1.0}, "strength=-1.0"),
+        ({"mixture": "zipf"}, "mixture='zipf'"),
+        ({"scale_percentiles": [99, 1]}, "scale_percentiles"),
+        ({"band_mhz": [190, 110]}, "band_mhz"),
+        ({"device": "tpu"}, "device="),
+    ],
+)
 def test_bad_values_are_config_errors(kw, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
         gen(**kw)

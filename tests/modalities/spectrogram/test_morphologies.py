@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.modalities.spectrogram.morphologies import (
     MORPHOLOGIES,
     Effect,
@@ -19,7 +20,6 @@ from anomaly_lab.modalities.spectrogram.morphologies import (
     source_in_sidelobes,
     third_order_data_loss,
 )
-from anomaly_lab.core.rng import CounterRNG
 
 N, T, F = 64, 64, 64
 GRID = Grid.make(T, F, torch.device("cpu"))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.modalities.spectrogram.road import (
     RoadDataset,
     RoadFile,
@@ -54,8 +54,13 @@ def road(tmp_path):
 
 
 def test_groups_shape_and_labels(road):
-    assert road.groups == ["train_data", "test_data", "anomaly_data/galactic_plane", "anomaly_data/lightning",
-                           "anomaly_data/solar_storm"]
+    assert road.groups == [
+        "train_data",
+        "test_data",
+        "anomaly_data/galactic_plane",
+        "anomaly_data/lightning",
+        "anomaly_data/solar_storm",
+    ]
     assert road.shape == (T, F)
     assert road.labels("train_data")[2] == "1"
     assert decode_label(b"lightning\x00\x00") == "lightning" and decode_label(b"") == ""
@@ -66,7 +71,12 @@ def test_catalogue_drops_label_1_and_multi_labels(road):
     assert summary["dropped_label"] == 1 and summary["dropped_multi_label"] == 2
     assert summary["dropped_unknown"] == 1 and summary["unknown_labels"] == ["mystery_effect"]
     counts = summary["classes"]
-    assert counts["normal"] == 6 and counts["lightning"] == 3 and counts["galactic_plane"] == 2 and counts["solar_storm"] == 2
+    assert (
+        counts["normal"] == 6
+        and counts["lightning"] == 3
+        and counts["galactic_plane"] == 2
+        and counts["solar_storm"] == 2
+    )
     assert len(rows) == 13 and "test_data" not in {road.groups[g] for g in rows.group}
     # one-hot multi labels for single-label rows
     assert (rows.labels_multi.sum(1) == 1).all() and (rows.labels_multi.argmax(1) == rows.y).all()
@@ -80,7 +90,10 @@ def test_catalogue_keeps_multi_labels_under_their_group_class(road):
     multi = rows.labels_multi.sum(1) == 2
     assert multi.sum() == 2
     by_group = dict(zip(rows.group[multi].tolist(), rows.y[multi].tolist()))
-    assert by_group == {lightning_group: CLASS_NAMES.index("lightning"), galaxy_group: CLASS_NAMES.index("galactic_plane")}
+    assert by_group == {
+        lightning_group: CLASS_NAMES.index("lightning"),
+        galaxy_group: CLASS_NAMES.index("galactic_plane"),
+    }
     both = rows.labels_multi[multi]
     assert both[:, CLASS_NAMES.index("lightning")].all() and both[:, CLASS_NAMES.index("galactic_plane")].all()
 
@@ -106,10 +119,19 @@ def test_read_returns_channels_first_rows_in_the_asked_order(road):
     assert x.shape == (4, 4, T, F) and x.dtype == torch.float32
     base = x[:, :, 0, 0]  # the ramp is 0 at the first pixel
     w_light = list(GROUPS).index("anomaly_data/lightning")  # the writer's numbering
-    want = torch.tensor([[1000 * w_light + 30 + p for p in range(4)], [50 + p for p in range(4)],
-                         [1000 * w_light + p for p in range(4)], [50 + p for p in range(4)]], dtype=torch.float32)
+    want = torch.tensor(
+        [
+            [1000 * w_light + 30 + p for p in range(4)],
+            [50 + p for p in range(4)],
+            [1000 * w_light + p for p in range(4)],
+            [50 + p for p in range(4)],
+        ],
+        dtype=torch.float32,
+    )
     assert torch.equal(base, want)
-    assert float(x[0, 0, T - 1, F - 1] - x[0, 0, 0, 0]) == pytest.approx((T * F - 1) / (T * F), abs=1e-3)  # (time, freq) kept
+    assert float(x[0, 0, T - 1, F - 1] - x[0, 0, 0, 0]) == pytest.approx(
+        (T * F - 1) / (T * F), abs=1e-3
+    )  # (time, freq) kept
 
 
 def test_reading_is_lazy_on_a_file_too_big_to_load(tmp_path):
@@ -144,8 +166,11 @@ def test_balanced_selection_is_seeded_and_reports_short_classes(road):
 
 
 def test_contamination_selection_follows_the_ratios(tmp_path):
-    groups = {"train_data": [""] * 200, "anomaly_data/lightning": ["lightning"] * 30,
-              "anomaly_data/galactic_plane": ["galactic_plane"] * 5}
+    groups = {
+        "train_data": [""] * 200,
+        "anomaly_data/lightning": ["lightning"] * 30,
+        "anomaly_data/galactic_plane": ["galactic_plane"] * 5,
+    }
     rows, _ = RoadFile(write_road(tmp_path / "c.h5", groups)).catalogue()
     chosen, report = select_rows(rows, "contamination", n_normal=100, seed=3)
     counts = chosen.class_counts()
@@ -191,10 +216,13 @@ def test_dataset_scales_each_sample_and_channel_and_resizes(road):
     assert ds[1]["x"].shape == (4, T, F)
 
 
-@pytest.mark.parametrize("groups, words", [
-    ({"other": [""]}, "none of ROAD's groups"),
-    ({"train_data": [""]}, None),
-])
+@pytest.mark.parametrize(
+    "groups, words",
+    [
+        ({"other": [""]}, "none of ROAD's groups"),
+        ({"train_data": [""]}, None),
+    ],
+)
 def test_layout_errors(tmp_path, groups, words):
     path = write_road(tmp_path / "x.h5", groups)
     if words:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from anomaly_lab.modalities.spectrogram.scaling import apply_scaling, channel_percentiles, percentile_scale
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.modalities.spectrogram.scaling import apply_scaling, channel_percentiles, percentile_scale
 
 
 def test_percentiles_match_numpy():

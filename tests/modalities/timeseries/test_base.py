@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from anomaly_lab.modalities.timeseries.base import SHAPES, BaseSeries
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.base import SHAPES, BaseSeries
 
 
 def make(shapes, **kw):
@@ -52,8 +52,15 @@ def test_random_walk_and_polynomial_are_drawn_per_sample():
 
 
 def test_noise_level_is_the_drawn_standard_deviation():
-    base = BaseSeries(["sine"], channels=1, length=20000, period=(50.0, 50.0), amplitude=(0.0, 0.0),
-                      offset=(0.0, 0.0), noise=(0.3, 0.3))
+    base = BaseSeries(
+        ["sine"],
+        channels=1,
+        length=20000,
+        period=(50.0, 50.0),
+        amplitude=(0.0, 0.0),
+        offset=(0.0, 0.0),
+        noise=(0.3, 0.3),
+    )
     x = base.make(CounterRNG(0, [5]))
     assert float(x.std()) == pytest.approx(0.3, rel=0.03)
 
@@ -66,14 +73,17 @@ def test_channel_shapes_cycle_and_draws_do_not_depend_on_the_batch():
     assert torch.equal(whole[4:5], alone)
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"shapes": ["circle"]}, "circle"),
-    ({"shapes": []}, "empty"),
-    ({"channels": 0}, "channels"),
-    ({"period": (1.0, 4.0)}, "period"),
-    ({"amplitude": (2.0, 1.0)}, "amplitude"),
-    ({"noise": "loud"}, "noise"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"shapes": ["circle"]}, "circle"),
+        ({"shapes": []}, "empty"),
+        ({"channels": 0}, "channels"),
+        ({"period": (1.0, 4.0)}, "period"),
+        ({"amplitude": (2.0, 1.0)}, "amplitude"),
+        ({"noise": "loud"}, "noise"),
+    ],
+)
 def test_bad_options_are_clear_errors(kw, match):
     with pytest.raises(ConfigError, match=match):
         BaseSeries(**kw)

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from anomaly_lab.io.reader import ParquetDataset
-from anomaly_lab.modalities.timeseries import ALL_KINDS, TimeSeriesGenerator
 from anomaly_lab.core.errors import ConfigError, DataFileError
-from anomaly_lab.modalities.timeseries.codec import TimeSeriesCodec
+from anomaly_lab.io.reader import ParquetDataset
 from anomaly_lab.io.writer import Exporter, ExportOptions
+from anomaly_lab.modalities.timeseries import ALL_KINDS, TimeSeriesGenerator
+from anomaly_lab.modalities.timeseries.codec import TimeSeriesCodec
 from tests.conftest import REPO_ROOT
 
 
@@ -41,7 +41,17 @@ def test_table_round_trips_exactly(layout):
     kinds = table.column("event_kind").to_pylist()
     assert kinds[0] == [ALL_KINDS[k] for k in b["event_kind"][0].tolist() if k >= 0]
     back = codec.from_table(table, codec.metadata(layout))
-    for key in ("x", "labels", "label", "anomalous", "event_start", "event_end", "event_kind", "event_channel", "index"):
+    for key in (
+        "x",
+        "labels",
+        "label",
+        "anomalous",
+        "event_start",
+        "event_end",
+        "event_kind",
+        "event_channel",
+        "index",
+    ):
         assert torch.equal(back[key], b[key]), key
     assert ("clean" in back) == (layout == "with_clean")
     # x is step-major: x[t * C + c]
@@ -95,9 +105,24 @@ def test_long_csv_and_preview(tmp_path):
 def test_generate_py_data_timeseries(tmp_path):
     out = tmp_path / "ts"
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "generate.py"), "data=timeseries", "size=20",
-                          "batch_size=8", f"out_dir={out}", "device=cpu", "data.generator.length=100",
-                          "data.generator.channels=2", "seed=3"], capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "generate.py"),
+            "data=timeseries",
+            "size=20",
+            "batch_size=8",
+            f"out_dir={out}",
+            "device=cpu",
+            "data.generator.length=100",
+            "data.generator.channels=2",
+            "seed=3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert sorted(os.listdir(out)) == ["manifest.json", "preview.png", "train-00000.parquet"]
     meta = pq.read_schema(out / "train-00000.parquet").metadata

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.modalities.timeseries import TimeSeriesGenerator
 from anomaly_lab.modalities.timeseries.datamodule import TimeSeriesDataModule
-from anomaly_lab.core.errors import ConfigError
 
 
 def test_train_and_val_are_clean_test_has_anomalies():

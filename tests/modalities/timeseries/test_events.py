@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, FixedPlacement, RandomPlacement, kind_weights
-from anomaly_lab.modalities.timeseries.injectors import event_map
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, FixedPlacement, RandomPlacement, kind_weights
+from anomaly_lab.modalities.timeseries.injectors import event_map
 
 
 def test_random_events_never_overlap_and_keep_their_gaps():
@@ -56,8 +56,12 @@ def test_placement_is_per_sample_whatever_the_batch():
 
 
 def test_fixed_positions_are_exact_and_overlaps_refused():
-    place = FixedPlacement([{"kind": "platform", "start": 10, "length": 5, "channel": 1, "strength": 2.0, "sign": -1},
-                            {"kind": "extremum", "start": 30, "length": 9}])
+    place = FixedPlacement(
+        [
+            {"kind": "platform", "start": 10, "length": 5, "channel": 1, "strength": 2.0, "sign": -1},
+            {"kind": "extremum", "start": 30, "length": 9},
+        ]
+    )
     ev = place.place(CounterRNG(0, [0, 1]), steps=50, channels=2)
     assert ev.start.tolist() == [[10, 30], [10, 30]]
     assert ev.length.tolist() == [[5, 1], [5, 1]]  # an extremum is one step
@@ -67,23 +71,30 @@ def test_fixed_positions_are_exact_and_overlaps_refused():
     with pytest.raises(ConfigError, match="overlap"):
         FixedPlacement([{"kind": "trend", "start": 10, "length": 10}, {"kind": "variance", "start": 15, "length": 3}])
     # different channels may share steps
-    FixedPlacement([{"kind": "trend", "start": 10, "length": 10, "channel": 0},
-                    {"kind": "variance", "start": 15, "length": 3, "channel": 1}])
+    FixedPlacement(
+        [
+            {"kind": "trend", "start": 10, "length": 10, "channel": 0},
+            {"kind": "variance", "start": 15, "length": 3, "channel": 1},
+        ]
+    )
     with pytest.raises(ConfigError, match="ends at step"):
         place.place(CounterRNG(0, [0]), steps=20, channels=2)
     with pytest.raises(ConfigError, match="channel"):
         place.place(CounterRNG(0, [0]), steps=50, channels=1)
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"kinds": ["spike"]}, "spike"),
-    ({"kinds": {"trend": 0}}, "positive weight"),
-    ({"count": (3, 1)}, "count"),
-    ({"length": 0}, "length"),
-    ({"strength": (-1, 1)}, "strength"),
-    ({"channels": "some"}, "channels"),
-    ({"sign": "up"}, "sign"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"kinds": ["spike"]}, "spike"),
+        ({"kinds": {"trend": 0}}, "positive weight"),
+        ({"count": (3, 1)}, "count"),
+        ({"length": 0}, "length"),
+        ({"strength": (-1, 1)}, "strength"),
+        ({"channels": "some"}, "channels"),
+        ({"sign": "up"}, "sign"),
+    ],
+)
 def test_bad_random_options(kw, match):
     with pytest.raises(ConfigError, match=match):
         RandomPlacement(**kw)

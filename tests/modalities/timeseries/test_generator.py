@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
+from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.modalities.timeseries import ALL_KINDS, TimeSeriesGenerator
 from anomaly_lab.modalities.timeseries.generator import make_injector
-from anomaly_lab.core.errors import ConfigError
 
 
 def gen(**kw):
@@ -23,8 +23,21 @@ def test_batch_fields_and_shapes():
     assert b["event_start"].shape == b["event_kind"].shape == (6, 3)
 
 
-@pytest.mark.parametrize("anomalies", [None, {"mode": "seed", "ratio": 0.05, "noise": 0.3, "direction": "both",
-                                              "wave": True, "wave_length": 6, "kind": "gaussian"}])
+@pytest.mark.parametrize(
+    "anomalies",
+    [
+        None,
+        {
+            "mode": "seed",
+            "ratio": 0.05,
+            "noise": 0.3,
+            "direction": "both",
+            "wave": True,
+            "wave_length": 6,
+            "kind": "gaussian",
+        },
+    ],
+)
 def test_a_sample_is_the_same_in_any_batch(anomalies):
     g = gen(anomalies=anomalies)
     whole = g.generate(torch.arange(12))
@@ -76,17 +89,31 @@ def test_seed_mode_through_the_generator():
 def test_series_cut_from_a_file(tmp_path):
     n = 300
     path = tmp_path / "s.csv"
-    pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="h").astype(str),
-                  "a": np.arange(n, dtype=float), "b": np.sin(np.arange(n) / 7), "name": ["x"] * n}).to_csv(path, index=False)
-    g = TimeSeriesGenerator(length=64, source={"path": str(path), "key": "date", "columns": []}, seed=0, device="cpu",
-                            anomalies={"mode": "none"})
+    pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=n, freq="h").astype(str),
+            "a": np.arange(n, dtype=float),
+            "b": np.sin(np.arange(n) / 7),
+            "name": ["x"] * n,
+        }
+    ).to_csv(path, index=False)
+    g = TimeSeriesGenerator(
+        length=64,
+        source={"path": str(path), "key": "date", "columns": []},
+        seed=0,
+        device="cpu",
+        anomalies={"mode": "none"},
+    )
     assert g.channels == 2 and g.channel_names == ["a", "b"]
     b = g.generate(torch.arange(8))
     starts = b["clean"][:, 0, 0].long()
-    assert torch.equal(b["clean"][:, :, 0], starts[:, None] + torch.arange(64, dtype=torch.float32))  # windows of the file
+    assert torch.equal(
+        b["clean"][:, :, 0], starts[:, None] + torch.arange(64, dtype=torch.float32)
+    )  # windows of the file
     assert int(starts.max()) <= n - 64 and len(set(starts.tolist())) > 1
-    whole = TimeSeriesGenerator(length=None, source={"path": str(path), "key": "date", "rows": [100, 200],
-                                                     "normalize": True}, device="cpu").generate([0])
+    whole = TimeSeriesGenerator(
+        length=None, source={"path": str(path), "key": "date", "rows": [100, 200], "normalize": True}, device="cpu"
+    ).generate([0])
     assert whole["clean"].shape == (1, 100, 2)
     assert torch.allclose(whole["clean"][0].mean(0), torch.zeros(2), atol=1e-5)
     with pytest.raises(ConfigError, match="rows"):

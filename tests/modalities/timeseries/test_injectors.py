@@ -4,10 +4,10 @@ seed's noise modes (multiplicative points and boxes, additive Gaussian) with eve
 import pytest
 import torch
 
-from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, FixedPlacement, RandomPlacement
-from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events, channel_stats, event_map
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, FixedPlacement, RandomPlacement
+from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events, channel_stats, event_map
 
 
 def ramp_series(t=100, c=2):
@@ -17,22 +17,24 @@ def ramp_series(t=100, c=2):
 
 
 def inject(kind, x, start=40, length=10, channel=0, strength=1.5, sign=1):
-    place = FixedPlacement([{"kind": kind, "start": start, "length": length, "channel": channel,
-                             "strength": strength, "sign": sign}])
+    place = FixedPlacement(
+        [{"kind": kind, "start": start, "length": length, "channel": channel, "strength": strength, "sign": sign}]
+    )
     rng = CounterRNG(0, list(range(x.shape[0])))
     ev = place.place(rng, x.shape[1], x.shape[2])
     return apply_events(x, ev, rng)
 
 
-@pytest.mark.parametrize("kind", ["level_shift", "platform", "amplitude", "trend", "variance", "frequency",
-                                  "pattern", "extremum"])
+@pytest.mark.parametrize(
+    "kind", ["level_shift", "platform", "amplitude", "trend", "variance", "frequency", "pattern", "extremum"]
+)
 def test_each_kind_changes_exactly_its_footprint(kind):
     x = ramp_series()
     y, labels = inject(kind, x, channel=1 if kind == "pattern" else 0)
     ch = 1 if kind == "pattern" else 0
     width = 1 if kind == "extremum" else 10
     expected = torch.zeros_like(labels)
-    expected[:, 40:40 + width, ch] = True
+    expected[:, 40 : 40 + width, ch] = True
     assert torch.equal(labels, expected)
     assert torch.equal(y != x, expected)  # every labelled value changed, nothing else did
 
@@ -113,7 +115,7 @@ def test_seed_waves_stack_and_report_every_changed_row():
     cover = torch.zeros(4, 300, dtype=torch.float64)
     for b in range(4):
         for s in ev.start[b].tolist():
-            cover[b, s:s + 15] += 1
+            cover[b, s : s + 15] += 1
     assert torch.equal(labels[..., 0], cover > 0)  # every row of every box
     assert torch.allclose(y[..., 0], 10.0 * (1 + 0.1 * cover))  # overlapping boxes stack
     assert float(cover.max()) >= 2  # this seed has overlaps

@@ -4,19 +4,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomaly_lab.modalities.timeseries.table import date_splits, load_table
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.modalities.timeseries.table import date_splits, load_table
 
 
 @pytest.fixture
 def frame():
-    return pd.DataFrame({
-        "date": pd.date_range("2015-02-04 17:51:00", periods=10, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
-        "Temperature": np.arange(10, dtype=float) + 20,
-        "Humidity": np.arange(10, dtype=float) * 2,
-        "Occupancy": np.arange(10) % 2,
-        "Room": ["a"] * 10,
-    })
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2015-02-04 17:51:00", periods=10, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+            "Temperature": np.arange(10, dtype=float) + 20,
+            "Humidity": np.arange(10, dtype=float) * 2,
+            "Occupancy": np.arange(10) % 2,
+            "Room": ["a"] * 10,
+        }
+    )
 
 
 @pytest.fixture
@@ -82,8 +84,9 @@ def test_file_and_column_errors(tmp_path, csv):
 
 def test_date_pairs_split_test_rows_in_the_half_open_interval(csv):
     table = load_table(csv, "date", [])
-    splits = date_splits(table, [["2015-02-04 17:53:00", "2015-02-04 17:56:00"],
-                                 ["2015-02-04 17:58:00", "2015-02-04 18:00:00"]])
+    splits = date_splits(
+        table, [["2015-02-04 17:53:00", "2015-02-04 17:56:00"], ["2015-02-04 17:58:00", "2015-02-04 18:00:00"]]
+    )
     (train0, test0), (train1, test1) = splits
     assert test0.tolist() == [3, 4, 5]  # 17:54, 17:55, 17:56: after d1, up to and including d2
     assert train0.tolist() == [0, 1, 2, 6, 7, 8, 9]

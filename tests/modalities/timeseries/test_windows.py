@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from anomaly_lab.modalities.timeseries.windows import fold_mean, sliding_windows, stitch_last_rows, stitched_rows
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.modalities.timeseries.windows import fold_mean, sliding_windows, stitch_last_rows, stitched_rows
 
 
 def test_sliding_windows_and_fold_mean():

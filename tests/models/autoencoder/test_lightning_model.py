@@ -5,24 +5,43 @@ import lightning as L
 import pytest
 import torch
 
-from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
-from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.video import auroc, average_precision
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
+from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
 from anomaly_lab.models.autoencoder.lightning_model import FrameAutoencoderModule, as_float_frames
 
 
 @pytest.fixture(scope="module")
 def dm(mnist_train, tmp_path_factory):
-    gen = MovingMnistGenerator(source=mnist_train, seq_len=4, seed=2, device="cpu", kinds="vanish", run_length=(1, 2),
-                               similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000,
-                                           "cache_dir": str(tmp_path_factory.mktemp("sim"))})
+    gen = MovingMnistGenerator(
+        source=mnist_train,
+        seq_len=4,
+        seed=2,
+        device="cpu",
+        kinds="vanish",
+        run_length=(1, 2),
+        similarity={
+            "method": "pca_kmeans",
+            "n_init": 1,
+            "subset": 1000,
+            "cache_dir": str(tmp_path_factory.mktemp("sim")),
+        },
+    )
     return MovingMnistDataModule(gen, batch_size=16, train_size=64, val_size=16, test_size=48)
 
 
 def trainer(tmp_path, epochs, **kw):
-    return L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path), **kw)
+    return L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        **kw,
+    )
 
 
 def test_as_float_frames():
@@ -64,10 +83,16 @@ def test_every_architecture_steps_and_checks_the_frame_size(dm):
     for arch in ("vanilla", "deep", "conv"):
         model = FrameAutoencoderModule(arch=arch, frame_size=64)
         recon = model(batch["frames"])
-        assert recon.shape == (2, 4, 1, 64, 64) and float(recon.detach().min()) >= 0.0 and float(recon.detach().max()) <= 1.0
+        assert (
+            recon.shape == (2, 4, 1, 64, 64)
+            and float(recon.detach().min()) >= 0.0
+            and float(recon.detach().max()) <= 1.0
+        )
         torch.nn.functional.mse_loss(recon, as_float_frames(batch["frames"])).backward()
         assert all(p.grad is not None for p in model.parameters())
-    with pytest.raises(ConfigError, match=r"frames of shape \(1, 64, 64\) do not match model.channels=1, model.frame_size=28"):
+    with pytest.raises(
+        ConfigError, match=r"frames of shape \(1, 64, 64\) do not match model.channels=1, model.frame_size=28"
+    ):
         FrameAutoencoderModule(arch="vanilla", frame_size=28)(batch["frames"])
     with pytest.raises(ConfigError, match="model.frames_key='x' is not in the batch"):
         FrameAutoencoderModule(arch="vanilla", frames_key="x")._frames(batch)

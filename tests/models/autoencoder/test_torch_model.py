@@ -5,7 +5,13 @@ import torch
 
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.models.autoencoder.torch_model import (
-    ConvAutoencoder, DeepAutoencoder, VanillaAutoencoder, build_autoencoder, conv_grid, count_parameters)
+    ConvAutoencoder,
+    DeepAutoencoder,
+    VanillaAutoencoder,
+    build_autoencoder,
+    conv_grid,
+    count_parameters,
+)
 
 
 @pytest.mark.parametrize("size", [28, 64])

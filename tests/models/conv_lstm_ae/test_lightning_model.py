@@ -9,10 +9,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from anomaly_lab.cli.train import train
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.video import auroc
 from anomaly_lab.models.conv_lstm_ae.lightning_model import ConvLSTMAEModule
-from anomaly_lab.cli.train import train
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -30,7 +30,9 @@ def test_defaults_are_the_tutorials():
     opt = model.configure_optimizers()
     assert isinstance(opt, torch.optim.Adam) and opt.defaults["weight_decay"] == 1e-5 and opt.defaults["eps"] == 1e-6
     assert isinstance(model.hparams.encoder_channels, list)  # plain lists: checkpoints load with weights_only
-    with pytest.raises(ConfigError, match=r"frames of shape \(1, 32, 32\) do not match model.channels=1, model.frame_size=64"):
+    with pytest.raises(
+        ConfigError, match=r"frames of shape \(1, 32, 32\) do not match model.channels=1, model.frame_size=64"
+    ):
         ConvLSTMAEModule(frame_size=64)(torch.zeros(1, 2, 1, 32, 32))
 
 
@@ -42,21 +44,43 @@ def test_experiment_config_trains_on_normal_clips_and_tests_on_anomalous_ones():
 
 
 def test_experiment_runs_through_train_py(tmp_path):
-    cfg = compose_cfg("experiment=moving_mnist_convlstm", "device=cpu", "logger=none", "trainer.max_epochs=1",
-                      "trainer.enable_progress_bar=false", "data.train_size=16", "data.val_size=8", "data.test_size=16",
-                      "data.batch_size=8", "data.generator.seq_len=4", "data.generator.run_length=[1,2]",
-                      "data.generator.similarity.method=pca_kmeans", "data.generator.similarity.n_init=1",
-                      "data.generator.similarity.subset=1000", f"data.generator.similarity.cache_dir={tmp_path / 'c'}",
-                      "model.encoder_channels=[8,8]", "model.lstm_channels=[8]", f"paths.output_dir={tmp_path}")
+    cfg = compose_cfg(
+        "experiment=moving_mnist_convlstm",
+        "device=cpu",
+        "logger=none",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "data.train_size=16",
+        "data.val_size=8",
+        "data.test_size=16",
+        "data.batch_size=8",
+        "data.generator.seq_len=4",
+        "data.generator.run_length=[1,2]",
+        "data.generator.similarity.method=pca_kmeans",
+        "data.generator.similarity.n_init=1",
+        "data.generator.similarity.subset=1000",
+        f"data.generator.similarity.cache_dir={tmp_path / 'c'}",
+        "model.encoder_channels=[8,8]",
+        "model.lstm_channels=[8]",
+        f"paths.output_dir={tmp_path}",
+    )
     metrics = train(cfg)
-    for key in ("val/loss", "test/loss", "test/frame_auroc", "test/frame_auprc", "test/regularity_auroc", "test/pixel_auroc"):
+    for key in (
+        "val/loss",
+        "test/loss",
+        "test/frame_auroc",
+        "test/frame_auprc",
+        "test/regularity_auroc",
+        "test/pixel_auroc",
+    ):
         assert key in metrics, key
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test/frame_auroc"] == metrics["test/frame_auroc"] and saved["params"] == metrics["params"]
     assert (tmp_path / "checkpoints" / "best.ckpt").exists() and (tmp_path / "test_regularity.png").exists()
     assert (tmp_path / "test_consistency.png").exists()  # the experiment scores by consistency
-    back = ConvLSTMAEModule.load_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu",
-                                                 weights_only=True)
+    back = ConvLSTMAEModule.load_from_checkpoint(
+        tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True
+    )
     assert [c.hidden for c in back.net.cells] == [8]
 
 
@@ -64,13 +88,27 @@ def test_trains_and_scores_every_test_frame(mnist_train, tmp_path):
     from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
     from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
 
-    gen = MovingMnistGenerator(source=mnist_train, seq_len=5, run_length=(1, 2), seed=1, device="cpu", kinds="vanish",
-                               similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000, "cache_dir": str(tmp_path)})
+    gen = MovingMnistGenerator(
+        source=mnist_train,
+        seq_len=5,
+        run_length=(1, 2),
+        seed=1,
+        device="cpu",
+        kinds="vanish",
+        similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000, "cache_dir": str(tmp_path)},
+    )
     dm = MovingMnistDataModule(gen, batch_size=8, train_size=32, val_size=8, test_size=32)
     torch.manual_seed(0)
     model = ConvLSTMAEModule(encoder_channels=(8, 8), lstm_channels=(8,), lr=3e-3, pictures=False)
-    t = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, default_root_dir=str(tmp_path))
+    t = L.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+    )
     t.fit(model, datamodule=dm)
     t.test(model, datamodule=dm, verbose=False)
     errors, labels = model.test_frame_errors, model.test_frame_labels
@@ -82,24 +120,45 @@ def test_trains_and_scores_every_test_frame(mnist_train, tmp_path):
 
 
 def test_consistency_score_drives_frame_auroc_and_both_scores_are_logged(mnist_train, tmp_path):
+    from anomaly_lab.metrics.video import clip_deviation, median_deviation
     from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
     from anomaly_lab.modalities.moving_mnist.datamodule import MovingMnistDataModule
-    from anomaly_lab.metrics.video import clip_deviation, median_deviation
 
-    gen = MovingMnistGenerator(source=mnist_train, seq_len=6, run_length=(1, 2), seed=2, device="cpu", kinds="vanish",
-                               similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000, "cache_dir": str(tmp_path)})
+    gen = MovingMnistGenerator(
+        source=mnist_train,
+        seq_len=6,
+        run_length=(1, 2),
+        seed=2,
+        device="cpu",
+        kinds="vanish",
+        similarity={"method": "pca_kmeans", "n_init": 1, "subset": 1000, "cache_dir": str(tmp_path)},
+    )
     dm = MovingMnistDataModule(gen, batch_size=8, train_size=16, val_size=8, test_size=48)
     torch.manual_seed(0)
-    model = ConvLSTMAEModule(encoder_channels=(8, 8), lstm_channels=(8,), lr=3e-3, pictures=False, score="consistency",
-                             consistency_clips=12)
+    model = ConvLSTMAEModule(
+        encoder_channels=(8, 8), lstm_channels=(8,), lr=3e-3, pictures=False, score="consistency", consistency_clips=12
+    )
     assert torch.equal(model.consistency_scale, torch.ones(16))  # 8 + 8 channels, not yet measured
-    t = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, default_root_dir=str(tmp_path))
+    t = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+    )
     t.fit(model, datamodule=dm)
     t.test(model, datamodule=dm, verbose=False)
     scores = model.test_scores
-    for key in ("recon_frame_auroc", "recon_frame_auprc", "consistency_frame_auroc", "consistency_frame_auprc",
-                "regularity_auroc", "pixel_auroc"):
+    for key in (
+        "recon_frame_auroc",
+        "recon_frame_auprc",
+        "consistency_frame_auroc",
+        "consistency_frame_auprc",
+        "regularity_auroc",
+        "pixel_auroc",
+    ):
         assert key in scores and float(t.callback_metrics[f"test/{key}"]) == pytest.approx(scores[key], abs=1e-6)
     assert scores["frame_auroc"] == scores["consistency_frame_auroc"] != scores["recon_frame_auroc"]
     # calibrated on training clips before validation: a positive weight per channel, kept in the state dict
@@ -135,16 +194,37 @@ def test_consistency_calibration_under_ddp(tmp_path):
     import subprocess
     import sys
 
-    overrides = ["experiment=moving_mnist_convlstm", "device=cpu", "trainer=ddp", "logger=none", "trainer.max_epochs=1",
-                 "trainer.enable_progress_bar=false", "data.train_size=16", "data.val_size=8", "data.test_size=8",
-                 "data.batch_size=4", "data.generator.seq_len=4", "data.generator.run_length=[1,2]",
-                 "data.generator.similarity.method=pca_kmeans", "data.generator.similarity.n_init=1",
-                 "data.generator.similarity.subset=1000", f"data.generator.similarity.cache_dir={tmp_path / 'c'}",
-                 "model.encoder_channels=[4,4]", "model.lstm_channels=[4]", "model.consistency_clips=4",
-                 f"hydra.run.dir={tmp_path}"]
+    overrides = [
+        "experiment=moving_mnist_convlstm",
+        "device=cpu",
+        "trainer=ddp",
+        "logger=none",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "data.train_size=16",
+        "data.val_size=8",
+        "data.test_size=8",
+        "data.batch_size=4",
+        "data.generator.seq_len=4",
+        "data.generator.run_length=[1,2]",
+        "data.generator.similarity.method=pca_kmeans",
+        "data.generator.similarity.n_init=1",
+        "data.generator.similarity.subset=1000",
+        f"data.generator.similarity.cache_dir={tmp_path / 'c'}",
+        "model.encoder_channels=[4,4]",
+        "model.lstm_channels=[4]",
+        "model.consistency_clips=4",
+        f"hydra.run.dir={tmp_path}",
+    ]
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides], capture_output=True,
-                         text=True, cwd=REPO_ROOT, env=env, timeout=600)
+    res = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test/frame_auroc"] == metrics["test/consistency_frame_auroc"]

@@ -62,7 +62,9 @@ def test_tutorial_sizes_and_causality():
 
 def test_linear_output_option():
     net = ConvLSTMAutoencoder(28, 1, encoder_channels=(4, 4), lstm_channels=(4,), output="none")
-    assert isinstance(net.decoder[-1], torch.nn.Identity) and isinstance(ConvLSTMAutoencoder(28).decoder[-1], torch.nn.Sigmoid)
+    assert isinstance(net.decoder[-1], torch.nn.Identity) and isinstance(
+        ConvLSTMAutoencoder(28).decoder[-1], torch.nn.Sigmoid
+    )
     with torch.no_grad():
         net.decoder[-2].bias.fill_(-5.0)
         assert float(net(torch.rand(1, 2, 1, 28, 28)).max()) < 0  # no squashing
@@ -100,7 +102,7 @@ def test_feature_energy_ignores_where_the_content_is():
     patch = torch.rand(20, 20)
     clip = torch.zeros(1, 4, 1, 64, 64)
     for t, (r, c) in enumerate([(0, 0), (23, 18), (30, 31), (44, 2)]):  # anywhere in the frame, borders too
-        clip[0, t, 0, r: r + 20, c: c + 20] = patch
+        clip[0, t, 0, r : r + 20, c : c + 20] = patch
     energy = net.feature_energy(clip, chunk=3)
     assert energy.shape == (1, 4, 6 + 5) and float(energy.min()) >= 0.0  # both layers
     assert torch.allclose(energy, energy[:, :1].expand_as(energy), rtol=1e-4)

@@ -2,8 +2,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
 from anomaly_lab.core.splits import split_offset
+from anomaly_lab.modalities.moving_mnist import MovingMnistGenerator
 from anomaly_lab.models.frame_statistics import InkHistogramConsistency
 
 
@@ -21,7 +21,9 @@ def test_constant_clip_scores_zero_and_a_changed_frame_stands_out():
 
 
 def test_uint8_and_float_inputs_agree_and_clips_are_independent():
-    gen = MovingMnistGenerator(seq_len=8, seed=1, device="cpu", similarity={"method": "pca_kmeans", "n_clusters": 10, "subset": 600})
+    gen = MovingMnistGenerator(
+        seq_len=8, seed=1, device="cpu", similarity={"method": "pca_kmeans", "n_clusters": 10, "subset": 600}
+    )
     idx = torch.arange(6) + split_offset("test")
     frames = gen.generate(idx)["frames"]
     model = InkHistogramConsistency()
@@ -32,7 +34,9 @@ def test_uint8_and_float_inputs_agree_and_clips_are_independent():
 
 def test_finds_substituted_digits_in_moving_mnist():
     # The yardstick reported in docs/video.md: frame AUROC on 300 test clips (half anomalous).
-    gen = MovingMnistGenerator(seq_len=10, seed=0, device="cpu", similarity={"method": "pca_kmeans", "n_clusters": 30, "subset": 2000})
+    gen = MovingMnistGenerator(
+        seq_len=10, seed=0, device="cpu", similarity={"method": "pca_kmeans", "n_clusters": 30, "subset": 2000}
+    )
     batch = gen.generate(torch.arange(300) + split_offset("test"))
     scores = InkHistogramConsistency()(batch["frames"])
     labels = batch["frame_labels"].reshape(-1).numpy()

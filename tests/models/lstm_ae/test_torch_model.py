@@ -12,8 +12,8 @@ def test_shapes_code_range_and_layers():
     with torch.no_grad():
         code = m.encode(x)
     assert code.shape == (7, 5) and float(code.abs().max()) < 1.0  # Dense(latent, tanh)
-    assert [l.hidden_size for l in m.encoder] == [128, 64, 32]
-    assert [l.hidden_size for l in m.decoder] == [32, 64, 128]
+    assert [layer.hidden_size for layer in m.encoder] == [128, 64, 32]
+    assert [layer.hidden_size for layer in m.decoder] == [32, 64, 128]
 
 
 def test_tanh_output_is_bounded_and_learning_lowers_the_error():

@@ -30,8 +30,9 @@ def test_training_loss_is_the_seeds():
     assert float(terms["loss"]) == pytest.approx(100 * float(terms["recon"]) + float(terms["kl"]), rel=1e-5)
 
 
-@pytest.mark.parametrize("kw, match", [({"score": "max"}, "score"), ({"n_samples": 0}, "n_samples"),
-                                       ({"alpha": -1}, "alpha")])
+@pytest.mark.parametrize(
+    "kw, match", [({"score": "max"}, "score"), ({"n_samples": 0}, "n_samples"), ({"alpha": -1}, "alpha")]
+)
 def test_bad_options(kw, match):
     with pytest.raises(ConfigError, match=match):
         LSTMVAEDetector(**kw)

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
-from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
 from anomaly_lab.models.random_forest import RandomForestDetector
 
 
@@ -21,7 +21,15 @@ def test_multiclass_forest_scores_val_and_test(tmp_path):
     metrics = rf.fit_datamodule(datamodule(), out_dir=str(tmp_path))
     assert metrics["train_rows"] == 600 and rf.n_params > 60
     assert metrics["test/acc"] > 0.75  # chance 0.1
-    for key in ("val/loss", "val/acc", "test/f2", "test/fpr", "test/f1_weighted", "test/f1/lightning", "test/recall/normal"):
+    for key in (
+        "val/loss",
+        "val/acc",
+        "test/f2",
+        "test/fpr",
+        "test/f1_weighted",
+        "test/f1/lightning",
+        "test/recall/normal",
+    ):
         assert key in metrics, key
     assert int(rf.test_confusion.sum()) == 300
     assert metrics["test/acc"] == pytest.approx(float(rf.test_confusion.diagonal().sum()) / 300)
@@ -48,11 +56,16 @@ def test_binary_task_and_train_batch_cap():
     assert metrics["test/acc"] > 0.8  # ROAD's mixture: 75% normal
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"features": "fft"}, "model.features='fft'"), ({"task": "regression"}, "model.task='regression'"),
-    ({"n_estimators": 0}, "model.n_estimators=0"), ({"class_weight": "auto"}, "model.class_weight='auto'"),
-    ({"max_depth": 0}, "model.max_depth=0"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"features": "fft"}, "model.features='fft'"),
+        ({"task": "regression"}, "model.task='regression'"),
+        ({"n_estimators": 0}, "model.n_estimators=0"),
+        ({"class_weight": "auto"}, "model.class_weight='auto'"),
+        ({"max_depth": 0}, "model.max_depth=0"),
+    ],
+)
 def test_bad_values(kw, words):
     with pytest.raises(ConfigError, match=words):
         RandomForestDetector(**kw)

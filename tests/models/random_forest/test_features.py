@@ -35,7 +35,9 @@ def test_band_stats_numbers():
 def test_features_are_batched_and_errors():
     x = torch.rand(6, 4, 16, 16)
     whole = spectrogram_features(x, "band_stats", bands=4)
-    parts = torch.cat([spectrogram_features(x[:2], "band_stats", bands=4), spectrogram_features(x[2:], "band_stats", bands=4)])
+    parts = torch.cat(
+        [spectrogram_features(x[:2], "band_stats", bands=4), spectrogram_features(x[2:], "band_stats", bands=4)]
+    )
     assert torch.allclose(whole, parts)
     with pytest.raises(ConfigError, match="model.features='fft'"):
         spectrogram_features(x, "fft")

@@ -3,11 +3,18 @@ import torch
 import torch.nn.functional as F
 
 from anomaly_lab.core.errors import ConfigError
-from anomaly_lab.models.sparse_rnn.torch_model import (SparseRNN, block_sizes, expected_weights, parse_structure,
-                                                       solve_hidden)
+from anomaly_lab.models.sparse_rnn.torch_model import (
+    SparseRNN,
+    block_sizes,
+    expected_weights,
+    parse_structure,
+    solve_hidden,
+)
 
 
-@pytest.mark.parametrize("budget,density,hidden", [(100_000, 0.2, 176), (100_000, 1.0, 29), (1_000_000, 0.2, 1302), (1_000_000, 1.0, 341)])
+@pytest.mark.parametrize(
+    "budget,density,hidden", [(100_000, 0.2, 176), (100_000, 1.0, 29), (1_000_000, 0.2, 1302), (1_000_000, 1.0, 341)]
+)
 def test_hidden_solved_from_budget_matches_the_paper_table(budget, density, hidden):
     assert solve_hidden(budget, 2500, 10, [density] * 6) == hidden
     assert abs(expected_weights(2500, hidden, 10, [density] * 6) - budget) / budget < 0.011
@@ -70,7 +77,7 @@ def test_map_semantics_relu_on_h_identity_on_y():
     with torch.no_grad():
         m.weight.zero_()
         m.weight[0, 0] = -1.0  # h0 <- -x0: ReLU clips it
-        m.weight[1, 0] = 1.0   # h1 <- x0
+        m.weight[1, 0] = 1.0  # h1 <- x0
         m.weight[2, 0] = -2.0  # y0 <- -2 x0: identity keeps the sign
         m.weight[3, 3 + 1] = 1.0  # y1 <- h1 of the previous state
     x = torch.tensor([[[1.0, 0, 0], [0.0, 0, 0]]])

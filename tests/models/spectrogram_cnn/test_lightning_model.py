@@ -7,9 +7,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
-from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
-from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.loading.generated import GeneratorDataModule
+from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
 from anomaly_lab.models.spectrogram_cnn.lightning_model import SpectrogramClassifier
 
 
@@ -19,8 +19,16 @@ def datamodule(train=480, val=96, test=160, strength=1.0):
 
 
 def trainer(tmp_path, epochs, **kw):
-    return L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path), **kw)
+    return L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        **kw,
+    )
 
 
 def test_learns_and_reports_every_figure(tmp_path):
@@ -34,9 +42,17 @@ def test_learns_and_reports_every_figure(tmp_path):
     t.test(model, datamodule=dm, verbose=False)
     m = t.callback_metrics
     assert float(m["test/acc"]) > 0.45  # chance is 0.1; this run gives about 0.6
-    for key in ("test/loss", "test/f2", "test/fpr", "test/f1_weighted",
-                "test/precision_weighted", "test/recall_weighted", "test/f1/normal", "test/recall/solar_storm",
-                "test/f2_from_classes"):
+    for key in (
+        "test/loss",
+        "test/f2",
+        "test/fpr",
+        "test/f1_weighted",
+        "test/precision_weighted",
+        "test/recall_weighted",
+        "test/f1/normal",
+        "test/recall/solar_storm",
+        "test/f2_from_classes",
+    ):
         assert key in m, key
     assert int(model.test_confusion.sum()) == 160
     assert float(m["test/acc"]) == pytest.approx(float(model.test_confusion.diagonal().sum()) / 160, abs=1e-6)
