@@ -59,7 +59,7 @@ class RecurrentNet(nn.Module):
                 f"model.hidden={hidden} must exceed the output size {output_size} for an LSTM with proj_size"
             )
         g = torch.Generator().manual_seed(int(seed))
-        self.cell, self.output_size = cell, output_size
+        self.cell, self.input_size, self.output_size = cell, input_size, output_size
         self.use_proj = proj and cell == "lstm"
         if cell == "lstm":
             self.rnn = nn.LSTM(input_size, hidden, batch_first=True, proj_size=output_size if self.use_proj else 0)

@@ -93,6 +93,7 @@ class SparseRNN(nn.Module):
         for name, p in zip(BLOCKS, densities):
             check_range(f"density of {name}", p, 0.0, 1.0, low_inclusive=False)
         self.input_size, self.hidden, self.output_size = input_size, hidden, output_size
+        self.feature_size = hidden  # what the location task's per-step head reads
         self.densities, self.backend = densities, backend
         rows, cols = hidden + output_size, input_size + hidden + output_size
         g = torch.Generator().manual_seed(int(seed))
