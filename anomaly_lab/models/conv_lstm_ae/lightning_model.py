@@ -11,13 +11,13 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_range
 from anomaly_lab.metrics.video import clip_deviation, median_deviation
-from anomaly_lab.models.autoencoder.lightning_model import VideoReconstructionModule
+from anomaly_lab.tasks.frame_reconstruction import FrameReconstructionTask
 from anomaly_lab.models.conv_lstm_ae.torch_model import ConvLSTMAutoencoder
 
 
-class ConvLSTMAEModule(VideoReconstructionModule):
+class ConvLSTMAEModule(FrameReconstructionTask):
     """Trains :class:`ConvLSTMAutoencoder` on clips ``frames`` (B, T, C, H, W); scores and metrics as
-    :class:`~anomaly_lab.models.autoencoder.lightning_model.VideoReconstructionModule`.
+    :class:`~anomaly_lab.tasks.frame_reconstruction.FrameReconstructionTask`.
 
     The tutorial's optimiser is the default: Adam, lr 1e-4, weight decay 1e-5, eps 1e-6.
 
@@ -53,8 +53,12 @@ class ConvLSTMAEModule(VideoReconstructionModule):
         pictures: bool = True,
         score: str = "reconstruction",
         consistency_clips: int = 64,
+        optimizer=None,
+        scheduler=None,
     ):
         super().__init__(
+            optimizer=optimizer,
+            scheduler=scheduler,
             lr=lr,
             weight_decay=weight_decay,
             eps=eps,
@@ -71,7 +75,7 @@ class ConvLSTMAEModule(VideoReconstructionModule):
         )
         paddings = None if paddings is None else [int(v) for v in paddings]
         lstm_channels = [int(v) for v in lstm_channels]
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.net = ConvLSTMAutoencoder(
             frame_size, channels, encoder_channels, kernels, strides, paddings, lstm_channels, lstm_kernel, output
         )
@@ -82,7 +86,7 @@ class ConvLSTMAEModule(VideoReconstructionModule):
         self.register_buffer("consistency_scale", torch.ones(sum(encoder_channels)))
         self._normal_clips: list[Tensor] = []
 
-    def _check(self, frames: Tensor) -> None:
+    def _check_shape(self, frames: Tensor) -> None:
         c, h, w = frames.shape[2:]
         if (c, h, w) != (self.channels, self.frame_size, self.frame_size):
             raise ConfigError(
@@ -91,12 +95,12 @@ class ConvLSTMAEModule(VideoReconstructionModule):
             )
 
     def reconstruct(self, frames: Tensor) -> Tensor:
-        self._check(frames)
+        self._check_shape(frames)
         return self.net(frames)
 
     def log_energy(self, frames: Tensor) -> Tensor:
         """``(B, T, sum(encoder_channels))`` log feature energies of clips (the consistency descriptors)."""
-        self._check(frames)
+        self._check_shape(frames)
         return torch.log(self.net.feature_energy(frames) + 1e-4)
 
     def consistency(self, frames: Tensor) -> Tensor:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from anomaly_lab.models.recurrent.torch_model import RecurrentNet, solve_recurrent_hidden
-from anomaly_lab.tasks.location import LocationModule
+from anomaly_lab.tasks.location import LocationTask
 
 
-class RecurrentModule(LocationModule):
+class RecurrentModule(LocationTask):
     """``hidden`` is solved from ``budget`` (all trainable parameters) unless given."""
 
     def __init__(
@@ -23,12 +23,20 @@ class RecurrentModule(LocationModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         per_step_weight: float = 0.0,
+        optimizer=None,
+        scheduler=None,
     ):
         if hidden is None:
             hidden = solve_recurrent_hidden(cell, float(budget), input_size, output_size, proj)
         net = RecurrentNet(cell, input_size, int(hidden), output_size, proj=proj, density=density, seed=seed, init=init)
         super().__init__(
-            net, lr=lr, weight_decay=weight_decay, per_step_weight=per_step_weight, num_classes=output_size
+            net,
+            lr=lr,
+            weight_decay=weight_decay,
+            per_step_weight=per_step_weight,
+            num_classes=output_size,
+            optimizer=optimizer,
+            scheduler=scheduler,
         )
         self.save_hyperparameters(
             {

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from anomaly_lab.core.errors import ConfigError, check_choice
 from anomaly_lab.models.sparse_rnn.torch_model import SparseRNN, expected_weights, parse_structure, solve_hidden
-from anomaly_lab.tasks.location import LocationModule
+from anomaly_lab.tasks.location import LocationTask
 
 PRESETS = {
     # name: (densities, budget) from the paper's table (shared/spec/sparse_rnn.md)
@@ -39,7 +39,7 @@ def resolve_densities(
     return dens, budget
 
 
-class SparseRNNModule(LocationModule):
+class SparseRNNModule(LocationTask):
     """``hidden`` is solved from ``budget`` (expected trainable weights, biases excluded) unless given."""
 
     def __init__(
@@ -58,6 +58,8 @@ class SparseRNNModule(LocationModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         per_step_weight: float = 0.0,
+        optimizer=None,
+        scheduler=None,
     ):
         dens, preset_budget = resolve_densities(density, densities, structure, preset)
         budget = preset_budget if preset is not None and preset_budget is not None else budget
@@ -67,7 +69,13 @@ class SparseRNNModule(LocationModule):
             hidden = solve_hidden(float(budget), input_size, output_size, dens)
         net = SparseRNN(input_size, int(hidden), output_size, dens, seed=seed, init_std=init_std, backend=backend)
         super().__init__(
-            net, lr=lr, weight_decay=weight_decay, per_step_weight=per_step_weight, num_classes=output_size
+            net,
+            lr=lr,
+            weight_decay=weight_decay,
+            per_step_weight=per_step_weight,
+            num_classes=output_size,
+            optimizer=optimizer,
+            scheduler=scheduler,
         )
         self.expected_weights = expected_weights(input_size, int(hidden), output_size, dens)
         self.save_hyperparameters(
