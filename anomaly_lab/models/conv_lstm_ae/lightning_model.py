@@ -11,8 +11,8 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_range
 from anomaly_lab.metrics.video import clip_deviation, median_deviation
-from anomaly_lab.tasks.frame_reconstruction import FrameReconstructionTask
 from anomaly_lab.models.conv_lstm_ae.torch_model import ConvLSTMAutoencoder
+from anomaly_lab.tasks.frame_reconstruction import FrameReconstructionTask
 
 
 class ConvLSTMAEModule(FrameReconstructionTask):

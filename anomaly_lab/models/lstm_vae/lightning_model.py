@@ -8,13 +8,13 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.errors import check_choice, check_range
-from anomaly_lab.models.lstm_ae.lightning_model import ReconstructionDetector
 from anomaly_lab.models.lstm_vae.torch_model import LSTMVAE, vae_loss
+from anomaly_lab.tasks.window_reconstruction import WindowReconstructionTask
 
 SCORES = ("error", "probability")
 
 
-class LSTMVAEDetector(ReconstructionDetector):
+class LSTMVAEDetector(WindowReconstructionTask):
     """:class:`LSTMVAE` with the seed's loss (``alpha`` x MSE x seq_len + KL, alpha = 100) on
     windows of clean, z-scored series.
 
@@ -45,6 +45,8 @@ class LSTMVAEDetector(ReconstructionDetector):
         train_windows: int | None = 256,
         normalize_channels: bool = False,
         channel_reduce: str = "mean",
+        optimizer=None,
+        scheduler=None,
     ):
         hidden = [int(h) for h in hidden]
         check_choice("model.score", score, SCORES)
@@ -63,8 +65,10 @@ class LSTMVAEDetector(ReconstructionDetector):
             train_windows,
             normalize_channels,
             channel_reduce,
+            optimizer=optimizer,
+            scheduler=scheduler,
         )
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.net = LSTMVAE(n_features, seq_len, latent_dim, tuple(hidden), dense)
 
     def window_loss(self, windows: Tensor) -> dict[str, Tensor]:

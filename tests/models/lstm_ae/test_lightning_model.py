@@ -36,7 +36,7 @@ def test_channel_scaling_and_max_reduction(tmp_path):
     det.net = Zero()
     x = torch.randn(4, 12, 2) * torch.tensor([1.0, 10.0])  # channel 1 reconstructs 100x worse
     det.set_normalization(torch.zeros(2), torch.ones(2))
-    det._collected["val"] = [(det.channel_errors(x), torch.zeros(4, 12))]
+    det.collect("val", errors=det.channel_errors(x), label=torch.zeros(4, 12))
     det.log = lambda *a, **k: None
     det.on_validation_epoch_end()
     assert torch.allclose(det.channel_scale, (x.double() ** 2).mean((0, 1)).float(), rtol=1e-5)
@@ -130,7 +130,7 @@ def test_fit_threshold_and_test_report(cls, kw, tmp_path):
     )
     trainer.fit(model, datamodule=dm)
     assert bool(model.fitted) and math.isfinite(float(model.threshold))
-    val_scores = model.reduce_channels(torch.cat([s for s, _ in model._collected["val"]])).flatten().double()
+    val_scores = model.reduce_channels(model.gathered("val")["errors"]).flatten().double()
     assert float((val_scores <= model.threshold).double().mean()) == pytest.approx(0.9, abs=0.01)
     trainer.test(model, datamodule=dm)
     res = model.test_results
