@@ -13,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.tasks.base import Task, check_pair
+from anomaly_lab.tasks.estimator import EstimatorTask
 
 
 def _instantiate_group(group: DictConfig | None) -> list[Any]:
@@ -46,12 +48,8 @@ def _hydra_info() -> tuple[dict, dict, str | None]:
     return overrides, choices, hc.runtime.output_dir
 
 
-def count_params(model) -> int:
-    if hasattr(model, "trainable_weights"):
-        return int(model.trainable_weights())
-    if isinstance(model, torch.nn.Module):
-        return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-    return int(getattr(model, "n_params", 0))
+def count_params(model: Task | EstimatorTask) -> int:
+    return int(model.trainable_weights())
 
 
 def summary_table(metrics: dict) -> str:
@@ -86,13 +84,9 @@ def train(cfg: DictConfig) -> dict:
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     metrics: dict[str, Any] = {}
-    if hasattr(model, "fit_datamodule"):  # scikit-learn style estimators
-        import inspect
-
-        takes_dir = "out_dir" in inspect.signature(model.fit_datamodule).parameters
-        metrics.update(
-            model.fit_datamodule(datamodule, out_dir=out_dir) if takes_dir else model.fit_datamodule(datamodule)
-        )
+    check_pair(model, datamodule)
+    if isinstance(model, EstimatorTask):  # scikit-learn models: fitted in one pass, no trainer
+        metrics.update(model.fit_datamodule(datamodule, out_dir=out_dir))
         is_zero = True
     else:
         callbacks = _instantiate_group(cfg.get("callbacks"))

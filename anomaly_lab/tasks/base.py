@@ -73,9 +73,10 @@ class Task(L.LightningModule):
         """Per-sample ``scores`` (higher = more anomalous) and ``preds`` of a batch."""
         raise NotImplementedError(f"{type(self).__name__} has no predict()")
 
-    def check_batch(self, batch: Mapping[str, Tensor]) -> None:
+    def check_batch(self, batch: Mapping[str, Tensor], data_config: Mapping[str, Any] | None = None) -> None:
         """Raise a one-line :class:`ConfigError` when ``batch`` (one example batch of the data) does not
-        fit this model; called once before training (:func:`check_pair`)."""
+        fit this model; ``data_config`` is the generator's ``config_dict()`` when the data is made on
+        the fly. Called once before training (:func:`check_pair`)."""
 
     # -- the Lightning hooks, once ------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
@@ -192,24 +193,35 @@ def _gather_ranks(module: L.LightningModule, local: dict[str, Tensor]) -> dict[s
     return out
 
 
-def example_batch(datamodule, size: int = 2) -> dict[str, Tensor] | None:
-    """A small batch of the data's validation split (made or read once), for :func:`check_pair`."""
+def example_batch(datamodule: L.LightningDataModule, size: int = 2) -> dict[str, Tensor] | None:
+    """A small batch of the data's validation split (made or read once), for :func:`check_pair`.
+
+    Data modules keep their map-style datasets in ``datasets`` (generated ones from the start,
+    stored ones after ``setup``, which they make idempotent)."""
     datasets = getattr(datamodule, "datasets", None)
-    dataset = None
-    if isinstance(datasets, Mapping):
-        dataset = datasets.get("val") or datasets.get("train")
-    if dataset is None and hasattr(datamodule, "example_batch"):
-        return datamodule.example_batch(size)
-    if dataset is None or not hasattr(dataset, "__getitems__"):
+    if isinstance(datasets, Mapping) and not datasets:
+        datamodule.setup("fit")
+    if not isinstance(datasets, Mapping) or not datasets:
+        return None
+    dataset = datasets.get("val") or datasets.get("train")
+    if dataset is None or len(dataset) == 0:
         return None
     return dataset.__getitems__(list(range(min(size, len(dataset)))))
 
 
 def check_pair(model, datamodule) -> None:
-    """Stop before training, with one line naming both sides, when model and data do not fit."""
-    check = getattr(model, "check_batch", None)
-    if check is None:
-        return
+    """Stop before training, with one line naming both sides, when model and data do not fit.
+
+    ``model`` is a :class:`Task` or an :class:`~anomaly_lab.tasks.estimator.EstimatorTask`."""
+    from anomaly_lab.tasks.estimator import EstimatorTask
+
+    if not isinstance(model, (Task, EstimatorTask)):
+        raise ConfigError(
+            f"model {type(model).__name__} is neither a Task nor an EstimatorTask; "
+            "subclass anomaly_lab.tasks.base.Task (Lightning) or anomaly_lab.tasks.estimator.EstimatorTask"
+        )
     batch = example_batch(datamodule)
+    generator = getattr(datamodule, "generator", None)
+    data_config = generator.config_dict() if generator is not None else {}
     if batch is not None:
-        check(batch)
+        model.check_batch(batch, data_config)

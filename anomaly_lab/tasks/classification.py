@@ -63,7 +63,7 @@ class ClassificationTask(Task):
         anomalous = out["binary"] > 0 if "binary" in out else pred != 0
         return pred, anomalous
 
-    def check_batch(self, batch) -> None:
+    def check_batch(self, batch, data_config=None) -> None:
         x = SpectrogramBatch.view(batch, f"model={type(self).__name__}").inputs
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             c, h, w = self.input_shape

@@ -98,7 +98,7 @@ class FrameReconstructionTask(Task):
             raise ConfigError(f"model.frames_key={self.frames_key!r} is not in the batch; it has {sorted(batch)}")
         return as_float_frames(batch[self.frames_key])
 
-    def check_batch(self, batch) -> None:
+    def check_batch(self, batch, data_config=None) -> None:
         frames = MovingMnistBatch.view(batch, f"model={type(self).__name__}").inputs
         self._check_shape(as_float_frames(frames[:1]))
 

@@ -55,7 +55,7 @@ class LocationTask(Task):
             n += sum(p.numel() for p in self.step_head.parameters())
         return int(n)
 
-    def check_batch(self, batch: Mapping[str, Tensor]) -> None:
+    def check_batch(self, batch: Mapping[str, Tensor], data_config=None) -> None:
         b = RandomAnomalyBatch.view(batch, "model=" + type(self).__name__)
         steps, pixels = b.inputs.shape[1], b.inputs[0, 0].numel()
         if pixels != self.input_size:
@@ -65,11 +65,12 @@ class LocationTask(Task):
                 f"model.input_size={self.input_size}; set model.input_size={pixels} or match data.generator.image_size"
             )
         slots = int(b.sample_label.max()) + 1 if b.sample_label.numel() else 0
-        needed = steps - 1 + (1 if getattr(b, "may_lack_anomaly", False) else 0)
+        lacking = float((data_config or {}).get("anomaly_prob", 1.0)) < 1.0 or b.may_lack_anomaly
+        needed = steps - 1 + int(lacking)
         if max(slots, needed) > self.num_classes or needed < self.num_classes:
             raise ConfigError(
                 f"the data's sequences have {steps - 1} frames (data.generator.seq_len={steps - 1}"
-                f"{', some without an anomaly' if needed == steps else ''}), so the anomaly slot takes {needed} "
+                f"{', some without an anomaly' if lacking else ''}), so the anomaly slot takes {needed} "
                 f"values, but model.output_size={self.num_classes}; set model.output_size={needed}"
             )
 

@@ -110,7 +110,7 @@ class WindowReconstructionTask(Task):
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
-    def check_batch(self, batch) -> None:
+    def check_batch(self, batch, data_config=None) -> None:
         series = TimeSeriesBatch.view(batch, f"model={type(self).__name__}").inputs
         steps, channels = series.shape[1:]
         if channels != self.hparams.n_features:

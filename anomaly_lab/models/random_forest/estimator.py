@@ -1,6 +1,7 @@
 """A scikit-learn random forest over spectrogram features, run through ``train.py``.
 
-``train.py`` calls :meth:`RandomForestDetector.fit_datamodule` instead of a Lightning trainer: it
+It is an :class:`~anomaly_lab.tasks.estimator.EstimatorTask`: ``train.py`` calls
+:meth:`RandomForestDetector.fit_datamodule` instead of a Lightning trainer: it
 draws the train split's batches, turns them into features (``features.py``), fits the forest, and
 scores the val and test splits with the same figures as the CNN.
 """
@@ -15,12 +16,14 @@ import torch
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.metrics.multiclass import classification_scores, save_report
 from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
+from anomaly_lab.modalities.spectrogram.modality import SpectrogramBatch
 from anomaly_lab.models.random_forest.features import FEATURES, spectrogram_features
+from anomaly_lab.tasks.estimator import EstimatorTask
 
 TASKS = ("multiclass", "binary")
 
 
-class RandomForestDetector:
+class RandomForestDetector(EstimatorTask):
     """A random forest on ``band_stats`` or ``downsample`` features of ``x`` (B, 4, T, F).
 
     ``task``: ``multiclass`` predicts the class id (``y``); ``binary`` predicts ``anomalous``.
@@ -73,6 +76,17 @@ class RandomForestDetector:
         )
         self.n_params = 0
         self.test_confusion: torch.Tensor | None = None
+
+    # -- the task contract ---------------------------------------------------------------------
+    def check_batch(self, batch, data_config=None) -> None:
+        SpectrogramBatch.view(batch, "model=random_forest")
+
+    def trainable_weights(self) -> int:
+        return int(self.n_params)
+
+    def predict(self, batch) -> dict[str, torch.Tensor]:
+        proba = torch.from_numpy(self.probabilities(self.featurise(batch)))
+        return {"scores": 1.0 - proba[:, 0], "preds": proba.argmax(1)}
 
     # -- data ----------------------------------------------------------------------------------
     def featurise(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
