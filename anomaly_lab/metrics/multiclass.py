@@ -85,32 +85,3 @@ def classification_scores(
     out["binary_recall"] = binary["recall"]
     out["fpr"] = binary["fpr"]
     return out, cm
-
-
-def save_report(
-    scores: dict[str, float],
-    confusion: Tensor,
-    class_names: Sequence[str],
-    out_dir: str,
-    stage: str = "test",
-    title: str | None = None,
-) -> dict[str, str]:
-    """Write ``<stage>_report.json`` (scores and confusion matrix) and ``<stage>_confusion_matrix.png``
-    into ``out_dir``; returns the two paths."""
-    import json
-    import os
-
-    from anomaly_lab.metrics.confusion import confusion_figure
-
-    os.makedirs(out_dir, exist_ok=True)
-    report_path = os.path.join(out_dir, f"{stage}_report.json")
-    with open(report_path, "w") as fh:
-        json.dump({"scores": scores, "classes": list(class_names), "confusion": confusion.tolist()}, fh, indent=2)
-    figure_path = os.path.join(out_dir, f"{stage}_confusion_matrix.png")
-    confusion_figure(
-        confusion.numpy(),
-        list(class_names),
-        path=figure_path,
-        title=title or f"{stage}: true vs predicted (rows normalised, counts shown)",
-    )
-    return {"report": report_path, "confusion": figure_path}

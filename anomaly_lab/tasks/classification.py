@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anomaly_lab.core.errors import ConfigError, check_range
-from anomaly_lab.metrics.multiclass import binary_scores, classification_scores, save_report
+from anomaly_lab.metrics.multiclass import binary_scores, classification_scores
 from anomaly_lab.modalities.spectrogram.modality import SpectrogramBatch
 from anomaly_lab.tasks.base import Task
+from anomaly_lab.viz.confusion import save_report
 
 
 class ClassificationTask(Task):

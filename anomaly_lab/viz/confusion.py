@@ -1,8 +1,11 @@
-"""Confusion-matrix pictures (matplotlib, headless)."""
+"""Confusion-matrix pictures (matplotlib, headless) and the classification report beside them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from torch import Tensor
 
 
 def confusion_figure(
@@ -49,3 +52,30 @@ def confusion_figure(
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def save_report(
+    scores: dict[str, float],
+    confusion: Tensor,
+    class_names: Sequence[str],
+    out_dir: str,
+    stage: str = "test",
+    title: str | None = None,
+) -> dict[str, str]:
+    """Write ``<stage>_report.json`` (scores and confusion matrix) and ``<stage>_confusion_matrix.png``
+    into ``out_dir``; returns the two paths."""
+    import json
+    import os
+
+    os.makedirs(out_dir, exist_ok=True)
+    report_path = os.path.join(out_dir, f"{stage}_report.json")
+    with open(report_path, "w") as fh:
+        json.dump({"scores": scores, "classes": list(class_names), "confusion": confusion.tolist()}, fh, indent=2)
+    figure_path = os.path.join(out_dir, f"{stage}_confusion_matrix.png")
+    confusion_figure(
+        confusion.numpy(),
+        list(class_names),
+        path=figure_path,
+        title=title or f"{stage}: true vs predicted (rows normalised, counts shown)",
+    )
+    return {"report": report_path, "confusion": figure_path}

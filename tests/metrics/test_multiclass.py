@@ -5,7 +5,8 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_recall_fscore_support
 
-from anomaly_lab.metrics.multiclass import binary_scores, classification_scores, fbeta, per_class_prf, save_report
+from anomaly_lab.metrics.multiclass import binary_scores, classification_scores, fbeta, per_class_prf
+from anomaly_lab.viz.confusion import save_report
 
 NAMES = [f"c{k}" for k in range(5)]
 

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.metrics.multiclass import classification_scores, save_report
+from anomaly_lab.metrics.multiclass import classification_scores
 from anomaly_lab.modalities.spectrogram.classes import CLASS_NAMES
 from anomaly_lab.modalities.spectrogram.modality import SpectrogramBatch
 from anomaly_lab.models.random_forest.features import FEATURES, spectrogram_features
 from anomaly_lab.tasks.estimator import EstimatorTask
+from anomaly_lab.viz.confusion import save_report
 
 TASKS = ("multiclass", "binary")
 
