@@ -105,7 +105,14 @@ class ClassificationTask(Task):
         if "logits" not in out:
             log[f"{stage}/acc"] = log[f"{stage}/binary_acc"]
         log[f"{stage}/loss"] = loss
-        self.log_dict(log, prog_bar=stage != "train", on_step=False, on_epoch=True, batch_size=x.shape[0])
+        self.log_dict(
+            log,
+            prog_bar=stage != "train",
+            on_step=False,
+            on_epoch=True,
+            batch_size=x.shape[0],
+            sync_dist=stage != "train",
+        )
         self.collect(stage, batch, pred=pred, flag=flag, y=y, anomalous=anomalous)
         return loss
 

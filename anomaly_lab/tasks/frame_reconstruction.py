@@ -124,7 +124,7 @@ class FrameReconstructionTask(Task):
         x = self._frames(batch)
         recon = self.reconstruct(x)
         errors = frame_errors(recon, x)
-        self.log(f"{stage}/loss", errors.mean(), prog_bar=True, on_epoch=True, batch_size=x.shape[0])
+        self.log(f"{stage}/loss", errors.mean(), prog_bar=True, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
         labels = batch.get("frame_labels")
         masks = batch.get("masks")
         pixel = (recon - x).pow(2) if masks is not None else None

@@ -98,7 +98,14 @@ class LocationTask(Task):
             prf = step_prf(flag_logits > 0, flags > 0.5)
             log.update({f"{stage}/step_{k}": prf[k] for k in ("precision", "recall", "f1")})
         log[f"{stage}/loss"] = loss
-        self.log_dict(log, prog_bar=stage != "train", on_step=False, on_epoch=True, batch_size=x.shape[0])
+        self.log_dict(
+            log,
+            prog_bar=stage != "train",
+            on_step=False,
+            on_epoch=True,
+            batch_size=x.shape[0],
+            sync_dist=stage != "train",
+        )
         if stage == "test":
             self.collect(stage, batch, pred=pred, true=target)
             if self._example is None:

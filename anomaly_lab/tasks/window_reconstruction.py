@@ -177,6 +177,7 @@ class WindowReconstructionTask(Task):
             on_epoch=True,
             prog_bar=stage != "train",
             batch_size=batch_size,
+            sync_dist=stage != "train",
         )
         return terms["loss"]
 
