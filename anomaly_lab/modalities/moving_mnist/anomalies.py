@@ -174,6 +174,13 @@ def erase(scene: Scene, erase_size: tuple[float, float]) -> Change:
     return Change(sprites=erased(scene.sprites, scene.rng, erase_size))
 
 
+@kind("flip", "the digit is drawn mirrored left to right (same ink, same place)")
+def flip(scene: Scene) -> Change:
+    """A mirror image keeps the digit's ink and position, so only its shape tells: detectors that
+    count ink or track motion cannot see it, one that knows what digits look like can."""
+    return Change(sprites=scene.sprites.flip(-1))
+
+
 # -- mixture, plan and the kernels the kinds share ------------------------------------------------
 
 
