@@ -108,7 +108,7 @@ class MovingMnistGenerator:
         source: the images to draw digits from (default: the bundled MNIST train split).
         similarity: options of :func:`build_similarity_table` (``method``, ``n_clusters``,
             ``perplexity``, ``pca_components``, ``n_init``, ``seed`` (default 0, whatever the data
-            seed, so every data seed shares one cached table), ``cache_dir``, ``use_cache``) plus
+            seed, so every data seed shares one cached table), ``cache_dir``, ``use_cache``, ``progress``) plus
             ``subset`` (cluster only the first N source images); or a ready :class:`SimilarityTable`.
         anomaly_fraction: share of anomalous sequences; a number for every split, or
             ``{train, val, test}`` fractions chosen by the split a sample index lies in (default:
@@ -196,12 +196,13 @@ class MovingMnistGenerator:
                 "seed",
                 "cache_dir",
                 "use_cache",
+                "progress",
                 "subset",
             }
             if unknown:
                 raise ConfigError(
                     f"similarity options {sorted(unknown)} are not known; use method, n_clusters, perplexity,"
-                    f" pca_components, n_init, seed, subset, cache_dir, use_cache"
+                    f" pca_components, n_init, seed, subset, cache_dir, use_cache, progress"
                 )
             check_choice("similarity.method", self.similarity_options.get("method", "tsne_kmeans"), METHODS)
             subset = self.similarity_options.get("subset")
