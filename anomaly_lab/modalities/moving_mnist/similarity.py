@@ -231,7 +231,7 @@ def _load_cached(path: str, inputs: dict, n: int) -> dict[str, np.ndarray]:
     if meta.get("inputs") != inputs or meta.get("key") != _key_of(inputs):
         recorded = meta.get("inputs") if isinstance(meta.get("inputs"), dict) else {}
         differ = sorted(k for k in set(inputs) | set(recorded) if recorded.get(k) != inputs.get(k)) or ["key"]
-        raise CacheMismatch(f"it was built from other inputs ({', '.join(differ)} differ)")
+        raise CacheMismatch(f"it was built from other inputs (differing: {', '.join(differ)})")
     if set(arrays) != {"assignments", "representatives", "embedding"}:
         raise CacheMismatch(f"it lacks arrays (has {sorted(arrays)})")
     if meta.get("arrays") != _arrays_digest(arrays):

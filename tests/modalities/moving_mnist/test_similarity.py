@@ -153,7 +153,7 @@ def test_a_cache_of_other_inputs_is_rebuilt_with_one_line(mnist_train, tmp_path,
     dst.write_bytes(src.read_bytes())  # structurally valid, but built from other images
     again = small_build(mnist_train, tmp_path / "b", caplog)
     (line,) = cache_warnings(caplog)
-    assert "does not match its inputs: it was built from other inputs (digest differ); rebuilding it" in line
+    assert "does not match its inputs: it was built from other inputs (differing: digest); rebuilding it" in line
     assert not again.from_cache and torch.equal(again.assignments, first.assignments)
     assert small_build(mnist_train, tmp_path / "b", caplog).from_cache and not cache_warnings(caplog)
 
