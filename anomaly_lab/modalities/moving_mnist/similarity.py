@@ -227,7 +227,8 @@ def _load_cached(path: str, inputs: dict, n: int) -> dict[str, np.ndarray]:
     if not isinstance(meta, dict):
         raise CacheMismatch("its record is not a JSON object")
     if meta.get("format") != CACHE_FORMAT:
-        raise CacheMismatch(f"its format is {meta.get('format')!r}, not {CACHE_FORMAT}")
+        found = meta.get("format", 1)  # format 1 recorded only the method and parameters
+        raise CacheMismatch(f"it is in cache format {found!r} (an older version's), not {CACHE_FORMAT}")
     if meta.get("inputs") != inputs or meta.get("key") != _key_of(inputs):
         recorded = meta.get("inputs") if isinstance(meta.get("inputs"), dict) else {}
         differ = sorted(k for k in set(inputs) | set(recorded) if recorded.get(k) != inputs.get(k)) or ["key"]

@@ -170,7 +170,10 @@ def test_edited_or_old_cache_contents_are_rebuilt(mnist_train, tmp_path, caplog)
     cases = {
         "its arrays do not match their recorded digest": {**saved, "assignments": swapped, "representatives": reps},
         "it records no inputs (an older cache format)": {k: v for k, v in saved.items() if k != "meta"},
-        "its format is 1, not 2": {**saved, "meta": np.array(json.dumps({"format": 1}))},
+        "it is in cache format 1 (an older version's), not 2": {
+            **saved,
+            "meta": np.array(json.dumps({"method": "pca_kmeans", "n_clusters": 5})),  # what format 1 wrote
+        },
     }
     for reason, arrays in cases.items():
         np.savez(path, **arrays)
