@@ -46,6 +46,25 @@ def _pair(name: str, value, integer: bool = False, low: float = 0.0) -> tuple:
     return value
 
 
+def _kind_params(given: Mapping) -> dict[str, tuple]:
+    """Every registered kind's parameters (a ``[low, high]`` span each), the given ones checked,
+    the others at their defaults, in registration order (the order ``config_dict`` lists them)."""
+    declared = A.kind_parameters()
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ConfigError(
+            f"MovingMnistGenerator options {unknown} are not known; the anomaly kinds' parameters are {list(declared)}"
+        )
+    out = {}
+    for param, (_, span) in declared.items():
+        value = _pair(param, given.get(param, span.default), integer=span.integer, low=span.least)
+        if span.most is not None and value[1] > span.most:
+            hint = f" ({span.hint})" if span.hint else ""
+            raise ConfigError(f"{param}={list(value)} must lie in [{span.least}, {span.most}]{hint}")
+        out[param] = value
+    return out
+
+
 def _fractions(value) -> tuple[float, float, float]:
     """Anomaly fraction per split (train, val, test) from a number or ``{split: fraction}``
     (unnamed splits: 0 for train, 0.5 for val and test; None: all three defaults)."""
@@ -65,27 +84,42 @@ def _fractions(value) -> tuple[float, float, float]:
 class MovingMnistGenerator:
     """Makes Anomalous Moving MNIST batches for any sample indices, on ``device``.
 
-    ``generate(indices)`` returns
+    ``generate(indices)`` returns the batch, a dict of tensors on ``device`` (B sequences of T
+    frames of H = W = ``frame_size`` pixels with D = ``num_digits`` digits). These names, shapes and
+    dtypes are the generator's contract (the codec, the datamodule and the models read them):
 
-    - ``frames`` ``(B, T, 1, H, W)`` uint8 (or float32 in [0, 1] with ``output="float"``);
-    - ``frame_labels`` ``(B, T)`` int64, 1 where a frame differs from its normal version;
-    - ``masks`` ``(B, T, 1, H, W)`` bool, the pixels that differ;
-    - ``anomaly_kind`` ``(B,)`` int64, 0 for a normal sequence, else ``1 + KINDS.index(kind)``;
-    - ``affected_digits`` ``(B, D)`` bool, ``digit_labels`` ``(B, D)`` and ``clusters`` ``(B, D)`` int64
-      (the normal digits), ``positions`` ``(B, T, D, 2)`` int64 (x, y of each digit's corner).
+    ====================  ====================  =======  ==================================================
+    key                   shape                 dtype    what
+    ====================  ====================  =======  ==================================================
+    ``frames``            ``(B, T, 1, H, W)``   uint8    pixels (float32 in [0, 1] with ``output="float"``)
+    ``frame_labels``      ``(B, T)``            int64    1 where a frame differs from its normal version
+    ``masks``             ``(B, T, 1, H, W)``   bool     the pixels that differ
+    ``anomaly_kind``      ``(B,)``              int64    0 normal, else ``1 + KINDS.index(kind)``
+    ``affected_digits``   ``(B, D)``            bool     the digits the anomaly changes
+    ``digit_labels``      ``(B, D)``            int64    class labels of the normal digits
+    ``clusters``          ``(B, D)``            int64    similarity cluster of each normal digit
+    ``positions``         ``(B, T, D, 2)``      int64    (x, y) of each digit's top-left corner as drawn
+    ====================  ====================  =======  ==================================================
+
+    A sequence whose planned change shows no pixel (hidden under the other digit) has
+    ``anomaly_kind`` 0 and no labels.
 
     Args:
         source: the images to draw digits from (default: the bundled MNIST train split).
         similarity: options of :func:`build_similarity_table` (``method``, ``n_clusters``,
             ``perplexity``, ``pca_components``, ``n_init``, ``seed`` (default 0, whatever the data
-            seed, so every data seed shares one cached table), ``cache_dir``, ``use_cache``) plus
+            seed, so every data seed shares one cached table), ``cache_dir``, ``use_cache``, ``progress``) plus
             ``subset`` (cluster only the first N source images); or a ready :class:`SimilarityTable`.
         anomaly_fraction: share of anomalous sequences; a number for every split, or
             ``{train, val, test}`` fractions chosen by the split a sample index lies in (default:
             0 for train, 0.5 for val and test).
         anomaly_frames: a fixed list of anomalous frames, or None for a random run of
             ``run_length`` frames.
-        kinds: mixture weights ``{kind: weight}`` over :data:`anomalies.KINDS`.
+        kinds: mixture weights ``{kind: weight}`` over the registered kinds
+            (:data:`anomalies.ANOMALY_KINDS`), a list of kinds (equal weights) or one name.
+        **kind_params: the kinds' ``[low, high]`` parameters (``jump_distance``, ``speed_factor``,
+            ``blur_sigma``, ``erase_size``, ...; each kind's registry entry declares its own with
+            the default and bounds), whether or not the kind is in the mixture.
     """
 
     def __init__(
@@ -104,13 +138,10 @@ class MovingMnistGenerator:
         run_length: Sequence[int] = (1, 3),
         both_digits_prob: float = 0.0,
         kinds: Mapping[str, float] | Sequence[str] | str = "replace",
-        jump_distance: Sequence[float] = (10.0, 20.0),
-        speed_factor: Sequence[float] = (3.0, 4.0),
-        blur_sigma: Sequence[float] = (1.5, 3.0),
-        erase_size: Sequence[float] = (0.4, 0.6),
         output: str = "uint8",
         seed: int = 0,
         device: str | torch.device = "auto",
+        **kind_params,
     ):
         check_range("seq_len", seq_len, 2, integer=True)
         check_range("digit_size", digit_size, 4, integer=True)
@@ -129,12 +160,7 @@ class MovingMnistGenerator:
                 f" margin={margin}: a digit bounces inside {room} pixels, so the speed is at most {room // 2}"
             )
         self.run_length = _pair("run_length", run_length, integer=True, low=1)
-        self.jump_distance = _pair("jump_distance", jump_distance, low=1.0)
-        self.speed_factor = _pair("speed_factor", speed_factor, low=0.0)
-        self.blur_sigma = _pair("blur_sigma", blur_sigma, low=0.1)
-        self.erase_size = _pair("erase_size", erase_size, low=0.05)
-        if self.erase_size[1] > 1.0:
-            raise ConfigError(f"erase_size={list(self.erase_size)} must lie in (0, 1] (a share of the digit's side)")
+        self.kind_params = _kind_params(kind_params)
         if anomaly_frames is not None:
             anomaly_frames = [int(f) for f in anomaly_frames]
             bad = [f for f in anomaly_frames if not 0 <= f < seq_len]
@@ -170,12 +196,13 @@ class MovingMnistGenerator:
                 "seed",
                 "cache_dir",
                 "use_cache",
+                "progress",
                 "subset",
             }
             if unknown:
                 raise ConfigError(
                     f"similarity options {sorted(unknown)} are not known; use method, n_clusters, perplexity,"
-                    f" pca_components, n_init, seed, subset, cache_dir, use_cache"
+                    f" pca_components, n_init, seed, subset, cache_dir, use_cache, progress"
                 )
             check_choice("similarity.method", self.similarity_options.get("method", "tsne_kmeans"), METHODS)
             subset = self.similarity_options.get("subset")
@@ -247,10 +274,7 @@ class MovingMnistGenerator:
             "run_length": list(self.run_length),
             "both_digits_prob": self.both_digits_prob,
             "kinds": self.kinds,
-            "jump_distance": list(self.jump_distance),
-            "speed_factor": list(self.speed_factor),
-            "blur_sigma": list(self.blur_sigma),
-            "erase_size": list(self.erase_size),
+            **{param: list(value) for param, value in self.kind_params.items()},
             "output": self.output,
             "seed": self.seed,
             "similarity": table.summary(),
@@ -290,56 +314,36 @@ class MovingMnistGenerator:
         planned = A.anomalous_frames(rng, t, self.anomaly_frames, self.run_length) & has[:, None]  # (B, T)
         changed = planned[:, :, None] & affected[:, None, :]  # (B, T, D)
 
-        # paths: the normal law, and the path the anomaly makes the digit take
+        # paths and digits: the normal law, then what each kind in the mixture changes (kinds apart
+        # from the drawn one are masked out, so a sequence's values depend only on its own kind)
         motion = sample_motion(rng, d, lim, self.speed)
         path = trajectories(motion["start"], motion["velocity"], t, lim, self.margin)
-        anom_path = path
-        kind_cpu, changed_cpu = kind.cpu(), changed.cpu()
-        low, high = -float(self.margin), float(lim + self.margin)
-        if self.kinds.get("speed"):
-            scale = torch.where(
-                changed_cpu & (kind_cpu == A.KINDS.index("speed"))[:, None, None],
-                rng.uniform("anomaly/speed_factor", (), *self.speed_factor).cpu().to(torch.float64)[:, None, None],
-                torch.ones((), dtype=torch.float64),
-            )
-            anom_path = torch.where(
-                (kind_cpu == A.KINDS.index("speed"))[:, None, None, None],
-                trajectories(motion["start"], motion["velocity"], t, lim, self.margin, scale),
-                anom_path,
-            )
-        if self.kinds.get("jump"):
-            jumped = A.displaced(path, A.jump_offsets(rng, d, self.jump_distance), low, high)
-            use = changed_cpu & (kind_cpu == A.KINDS.index("jump"))[:, None, None]
-            anom_path = torch.where(use[..., None], jumped, anom_path)
+        sprite_normal = bank[normal]
+        scene = A.Scene(
+            rng=rng,
+            path=path,
+            start=motion["start"],
+            velocity=motion["velocity"],
+            changed=changed.cpu(),
+            lim=lim,
+            margin=self.margin,
+            sprites=sprite_normal,
+            bank=bank,
+            table=table,
+            cluster=cluster,
+        )
+        anom_path, sprite_anom = path, sprite_normal
+        kind_cpu = kind.cpu()
+        for position, name in enumerate(A.KINDS):
+            if not self.kinds.get(name):
+                continue
+            change = A.apply_kind(name, scene, self.kind_params)
+            if change.path is not None:
+                anom_path = torch.where((kind_cpu == position)[:, None, None, None], change.path, anom_path)
+            if change.sprites is not None:
+                sprite_anom = torch.where((kind == position)[:, None, None, None], change.sprites, sprite_anom)
         pos_normal = pixel_positions(path).to(dev)
         pos_drawn = pixel_positions(anom_path).to(dev)
-
-        # sprites: normal (B, D, S, S), and what each kind draws instead
-        sprite_normal = bank[normal]
-        sprite_anom = sprite_normal
-        if self.kinds.get("replace"):
-            pick = (rng.bits("anomaly/candidate", (d,)) * table.candidate_counts[cluster]) >> 32
-            sprite_anom = torch.where(
-                (kind == A.KINDS.index("replace"))[:, None, None, None],
-                bank[table.candidates[cluster, pick]],
-                sprite_anom,
-            )
-        if self.kinds.get("vanish"):
-            sprite_anom = torch.where(
-                (kind == A.KINDS.index("vanish"))[:, None, None, None], torch.zeros_like(sprite_normal), sprite_anom
-            )
-        if self.kinds.get("blur"):
-            sprite_anom = torch.where(
-                (kind == A.KINDS.index("blur"))[:, None, None, None],
-                A.blurred(sprite_normal, rng, self.blur_sigma),
-                sprite_anom,
-            )
-        if self.kinds.get("erase"):
-            sprite_anom = torch.where(
-                (kind == A.KINDS.index("erase"))[:, None, None, None],
-                A.erased(sprite_normal, rng, self.erase_size),
-                sprite_anom,
-            )
 
         # draw every frame; redraw the planned frames as normal to find what changed
         s = self.digit_size

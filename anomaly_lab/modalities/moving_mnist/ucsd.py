@@ -12,6 +12,11 @@ to ``size`` x ``size`` (bilinear, antialiased; None keeps them) and scaled to [0
 matched to frames by the number in their names, resized by nearest neighbour, and a frame is
 anomalous when its mask has any pixel set. Training videos are normal (labels 0); a test video
 without a ``_gt`` folder gets labels ``-1`` (unknown).
+
+Files are untrusted input: an image is opened only as TIFF, PNG, JPEG or BMP (whatever its name, so
+no other decoder of Pillow's, such as EPS through Ghostscript, ever runs), its declared size is
+checked against :data:`MAX_FRAME_PIXELS` from the header before any pixel is decoded, and any
+failure to decode it is a one-line :class:`DataFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from anomaly_lab.synth.geometry import resize
 SPLITS = ("train", "test")
 FRAME_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".bmp")
 MASK_EXTENSIONS = (".bmp", ".png", ".tif", ".tiff")
+#: the only decoders Pillow may use on these files
+IMAGE_FORMATS = ("TIFF", "PNG", "JPEG", "BMP")
+#: the most pixels one frame may declare (UCSD frames have 37,604 and 86,400; 4K video 8.3 million):
+#: a header asking for more is refused before it is decoded, so a batch stays within memory
+MAX_FRAME_PIXELS = 1 << 24
 
 
 def _frame_number(name: str) -> int | None:
@@ -71,22 +81,36 @@ def _check_consecutive(folder: str, names: list[str]) -> None:
         )
 
 
-def read_grey(path: str) -> np.ndarray:
-    """An image file as a 2-D uint8 array (DataFileError naming the file if it is missing or bad)."""
+def read_grey(path: str, what: str = "frame file") -> np.ndarray:
+    """An image file as a 2-D uint8 array (DataFileError naming the file if it is missing, too
+    large, or cannot be decoded)."""
     if not os.path.isfile(path):
-        raise DataFileError(f"frame file {path} is missing")
+        raise DataFileError(f"{what} {path} is missing")
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
+            w, h = im.size  # from the header: nothing decoded yet
+            if w * h > MAX_FRAME_PIXELS:
+                raise DataFileError(
+                    f"{what} {path} declares {w} x {h} pixels; at most {MAX_FRAME_PIXELS} pixels a frame are read"
+                )
             im.load()
             arr = np.asarray(im)
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise DataFileError(f"frame file {path} is unreadable ({err})") from err
+    except DataFileError:
+        raise
+    except Image.DecompressionBombError as err:  # Pillow's own cap, checked in open(), above ours
+        raise DataFileError(
+            f"{what} {path} declares too many pixels; at most {MAX_FRAME_PIXELS} a frame are read"
+        ) from err
+    except UnidentifiedImageError as err:
+        raise DataFileError(f"{what} {path} is unreadable (not a {', '.join(IMAGE_FORMATS)} image)") from err
+    except Exception as err:  # a damaged file can raise almost anything from inside Pillow's decoders
+        raise DataFileError(f"{what} {path} is unreadable ({type(err).__name__}: {err})") from err
     if arr.ndim == 3:
         arr = arr[..., :3].mean(-1)
     if arr.ndim != 2 or arr.size == 0:
-        raise DataFileError(f"frame file {path} is not a 2-D image (shape {arr.shape})")
+        raise DataFileError(f"{what} {path} is not a 2-D image (shape {arr.shape})")
     if arr.dtype != np.uint8:
-        arr = arr.astype(np.float64)
+        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
         if arr.max() > 255:
             arr = arr * (255.0 / max(float(arr.max()), 1.0))
         arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
@@ -123,13 +147,10 @@ class UcsdClips(Dataset):
             raise DataFileError(
                 f"UCSD folder {folder} not found; data.root must hold Train/ and Test/ (e.g. UCSDped1/)"
             )
-        names = (
-            videos
-            if videos is not None
-            else sorted(
-                n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)) and not n.endswith("_gt")
-            )
-        )
+        if videos is None:  # every video folder (listed with a one-line error if the folder cannot be)
+            entries = _listing(folder, ("",))
+            videos = [n for n in entries if os.path.isdir(os.path.join(folder, n)) and not n.endswith("_gt")]
+        names = videos
         self.videos: list[dict] = []
         for name in names:  # a few dozen videos, scanned once
             vdir = os.path.join(folder, name)
@@ -166,10 +187,14 @@ class UcsdClips(Dataset):
         return int(self.clips.shape[0])
 
     def _read(self, paths: list[str], is_mask: bool) -> Tensor:
-        arrays = [read_grey(p) for p in paths]  # file I/O: one read per frame
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise DataFileError(f"frames of different sizes {sorted(shapes)} in {os.path.dirname(paths[0])}")
+        what = "mask file" if is_mask else "frame file"
+        arrays = [read_grey(p, what) for p in paths]  # file I/O: one read per frame
+        for p, a in zip(paths, arrays):
+            if a.shape != arrays[0].shape:
+                raise DataFileError(
+                    f"{what} {p} is {a.shape[0]} x {a.shape[1]} but {paths[0]} is {arrays[0].shape[0]} x"
+                    f" {arrays[0].shape[1]}; the frames of a clip batch must share one size"
+                )
         x = torch.from_numpy(np.stack(arrays))[:, None].to(torch.float32)
         if is_mask:
             x = (x > 0).to(torch.float32)

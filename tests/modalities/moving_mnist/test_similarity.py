@@ -1,8 +1,11 @@
 """Similar-digit tables: representatives nearest the centres, candidates of another label, the cache,
 skipped clusters, the scalable PCA option and the errors."""
 
+import json
 import logging
+import re
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -125,3 +128,100 @@ def test_unreadable_cache_is_rebuilt(mnist_train, tmp_path):
     again = build_similarity_table(images, labels, **kw)
     assert not again.from_cache and torch.equal(again.assignments, first.assignments)
     assert build_similarity_table(images, labels, **kw).from_cache
+
+
+CACHE_KW = dict(method="pca_kmeans", n_clusters=5, pca_components=5, n_init=2, source_name="s")
+
+
+def small_build(mnist_train, tmp_path, caplog, start=0, **kw):
+    images, labels = mnist_train.images[start : start + 60], mnist_train.labels[start : start + 60]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="anomaly_lab.modalities.moving_mnist.similarity"):
+        return build_similarity_table(images, labels, cache_dir=str(tmp_path), **{**CACHE_KW, **kw})
+
+
+def cache_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("similarity cache")]
+
+
+def test_a_cache_of_other_inputs_is_rebuilt_with_one_line(mnist_train, tmp_path, caplog):
+    other = small_build(mnist_train, tmp_path / "a", caplog, start=60)  # other images, same shape
+    first = small_build(mnist_train, tmp_path / "b", caplog)
+    (src,) = (tmp_path / "a" / "similarity").glob("*.npz")
+    (dst,) = (tmp_path / "b" / "similarity").glob("*.npz")
+    assert src.name != dst.name and not torch.equal(other.assignments, first.assignments)
+    dst.write_bytes(src.read_bytes())  # structurally valid, but built from other images
+    again = small_build(mnist_train, tmp_path / "b", caplog)
+    (line,) = cache_warnings(caplog)
+    assert "does not match its inputs: it was built from other inputs (differing: digest); rebuilding it" in line
+    assert not again.from_cache and torch.equal(again.assignments, first.assignments)
+    assert small_build(mnist_train, tmp_path / "b", caplog).from_cache and not cache_warnings(caplog)
+
+
+def test_edited_or_old_cache_contents_are_rebuilt(mnist_train, tmp_path, caplog):
+    first = small_build(mnist_train, tmp_path, caplog)
+    (path,) = (tmp_path / "similarity").glob("*.npz")
+    with np.load(path, allow_pickle=False) as z:
+        saved = {k: z[k] for k in z.files}
+    swapped = saved["assignments"].copy()  # swap two clusters' ids: a valid table, wrong contents
+    a, b = swapped == 0, swapped == 1
+    swapped[a], swapped[b] = 1, 0
+    reps = saved["representatives"][[1, 0, 2, 3, 4]]
+    cases = {
+        "its arrays do not match their recorded digest": {**saved, "assignments": swapped, "representatives": reps},
+        "it records no inputs (an older cache format)": {k: v for k, v in saved.items() if k != "meta"},
+        "it is in cache format 1 (an older version's), not 2": {
+            **saved,
+            "meta": np.array(json.dumps({"method": "pca_kmeans", "n_clusters": 5})),  # what format 1 wrote
+        },
+    }
+    for reason, arrays in cases.items():
+        np.savez(path, **arrays)
+        again = small_build(mnist_train, tmp_path, caplog)
+        (line,) = cache_warnings(caplog)
+        assert reason in line and line.endswith("rebuilding it")
+        assert not again.from_cache and torch.equal(again.assignments, first.assignments)
+        with np.load(path, allow_pickle=False) as z:
+            assert np.array_equal(z["assignments"], saved["assignments"])  # replaced by the rebuilt table
+
+
+def test_a_cache_is_never_unpickled_nor_sized_by_its_header(mnist_train, tmp_path, caplog):
+    import builtins
+
+    first = small_build(mnist_train, tmp_path, caplog)
+    (path,) = (tmp_path / "similarity").glob("*.npz")
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("import builtins; builtins.mmnist_payload_ran = True",))
+
+    with np.load(path, allow_pickle=False) as z:
+        saved = {k: z[k] for k in z.files}
+    np.savez(path, **{**saved, "meta": np.array([Payload()], dtype=object)}, allow_pickle=True)
+    again = small_build(mnist_train, tmp_path, caplog)
+    assert not hasattr(builtins, "mmnist_payload_ran") and not again.from_cache
+    assert "is unreadable" in cache_warnings(caplog)[0]
+    # a header that declares 8 TB in a file of a few bytes is refused before anything is allocated
+    with zipfile.ZipFile(path, "w") as zf, zf.open("assignments.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<i8", "fortran_order": False, "shape": (10**12,)})
+        f.write(b"\0" * 64)
+    again = small_build(mnist_train, tmp_path, caplog)
+    (line,) = cache_warnings(caplog)
+    assert "its array assignments.npy declares 8000000000000 bytes" in line
+    assert torch.equal(again.assignments, first.assignments)
+
+
+def test_a_build_reports_its_stages_with_times(mnist_train, tmp_path, caplog, capsys):
+    small_build(mnist_train, tmp_path, caplog, progress=True)
+    title = "similarity table of s (pca_kmeans, 60 images)"
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(title)]
+    assert lines[0] == f"{title}: building (3 stages)"
+    assert [re.sub(r"took \d+\.\d s", "took _", line) for line in lines[1:]] == [
+        f"{title}: PCA of 60 images to 5 dimensions took _",
+        f"{title}: K-Means (5 clusters, 2 restarts) took _",
+        f"{title}: saving the cache {next((tmp_path / 'similarity').glob('*.npz'))} took _",
+    ]
+    assert "3/3" in capsys.readouterr().err  # the bar, forced on (by default only on a terminal)
+    assert small_build(mnist_train, tmp_path, caplog, progress=True).from_cache
+    assert not [r for r in caplog.records if r.levelno < logging.WARNING]
+    assert capsys.readouterr().err == ""

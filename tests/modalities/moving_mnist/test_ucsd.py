@@ -109,3 +109,58 @@ def test_missing_frames_masks_and_folders_are_named(tmp_path):
     (root / "Train" / "Train003").mkdir()
     with pytest.raises(DataFileError, match="Train003 has no frames"):
         UcsdClips(str(root), "train")
+
+
+def test_a_header_that_declares_a_huge_frame_is_refused_before_decoding(tmp_path):
+    root = write_folder(tmp_path)
+    mask = root / "Test" / "Test001_gt" / "005.bmp"
+    data = bytearray(mask.read_bytes())  # a BMP's width and height are int32s at bytes 18 and 22
+    for w, h in ((10000, 5000), (30000, 20000)):  # under and over Pillow's own bomb limit (179 million)
+        data[18:22] = w.to_bytes(4, "little", signed=True)
+        data[22:26] = h.to_bytes(4, "little", signed=True)
+        mask.write_bytes(bytes(data))  # a file of a few hundred bytes asking for 50 or 600 million pixels
+        with pytest.raises(DataFileError, match=rf"^mask file {mask} declares .*at most 16777216 .*read$"):
+            read_grey(str(mask), "mask file")
+    with pytest.raises(DataFileError, match=rf"^mask file {mask} declares too many pixels"):
+        UcsdClips(str(root), "test", clip_len=5).__getitems__([0])
+    data[18:26] = (10000).to_bytes(4, "little") + (5000).to_bytes(4, "little")
+    mask.write_bytes(bytes(data))
+    with pytest.raises(DataFileError, match=rf"^mask file {mask} declares 10000 x 5000 pixels; at most 16777216"):
+        UcsdClips(str(root), "test", clip_len=5).__getitems__([0])
+
+
+def test_only_the_expected_image_formats_are_decoded(tmp_path):
+    root = write_folder(tmp_path)
+    bad = root / "Train" / "Train001" / "002.tif"
+    Image.fromarray(frame(0, 1)).save(bad, format="GIF")  # a readable image, but not a format of these folders
+    with pytest.raises(DataFileError, match=rf"^frame file {bad} is unreadable \(not a TIFF, PNG, JPEG, BMP image\)$"):
+        UcsdClips(str(root), "train", clip_len=5).__getitems__([0])
+
+
+def test_damaged_and_mismatched_frames_are_one_line_naming_the_file(tmp_path, monkeypatch):
+    root = write_folder(tmp_path)
+    cut = root / "Train" / "Train001" / "004.tif"
+    Image.fromarray(np.full((40, 50), 7, dtype=np.uint8)).save(cut)
+    whole = cut.read_bytes()
+    ds = UcsdClips(str(root), "train", clip_len=5)
+    with pytest.raises(DataFileError, match=rf"^frame file {cut} is 40 x 50 but .*Train001/001.tif is 12 x 16; the"):
+        ds.__getitems__([0])
+    cut.write_bytes(whole[: len(whole) // 3])  # the header survives, the pixels are cut short
+    with pytest.raises(DataFileError, match=rf"^frame file {cut} is unreadable \(") as err:
+        ds.__getitems__([0])
+    assert "\n" not in str(err.value)
+    floats = root / "Train" / "Train002" / "001.tif"
+    img = np.full((H, W), 100.0, dtype=np.float32)
+    img[0, :3] = [np.nan, np.inf, -np.inf]
+    Image.fromarray(img, mode="F").save(floats)
+    assert read_grey(str(floats))[0, :4].tolist() == [0, 255, 0, 100]  # finite
+    real_listdir = os.listdir
+
+    def refuse(path):
+        if str(path) == str(root / "Test"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refuse)
+    with pytest.raises(DataFileError, match=rf"^cannot list {root / 'Test'} \(Permission denied\)$"):
+        UcsdClips(str(root), "test")
