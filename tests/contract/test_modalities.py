@@ -46,6 +46,8 @@ def test_sample_alone_equals_its_row_in_a_batch_of_64(name):
     for row in (0, 17, 63):
         alone = gen.generate(idx[row : row + 1])
         assert_same(batch, alone, rows=slice(row, row + 1))
+    perm = torch.tensor([40, 3, 17, 0, 63, 11])
+    assert_same(batch, gen.generate(idx[perm]), rows=perm)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -31,17 +31,10 @@ def test_shapes_dtypes_and_float_output(make_gen):
     assert small["frames"].shape == (2, 7, 1, 48, 48) and small["positions"].shape == (2, 7, 3, 2)
 
 
-def test_a_sample_is_the_same_in_any_batch(make_gen):
-    g = make_gen(kinds=ALL_KINDS, both_digits_prob=0.3)
-    idx = torch.arange(TEST, TEST + 48)
-    whole = g.generate(idx)
-    perm = torch.tensor([17, 3, 40, 0, 29, 11])
-    part = g.generate(idx[perm])
-    alone = g.generate(idx[29:30])
-    for key, value in whole.items():
-        assert torch.equal(part[key], value[perm]), key
-        assert torch.equal(alone[key], value[29:30]), key
-    assert not torch.equal(make_gen(seed=4).generate(idx[:4])["frames"], make_gen(seed=3).generate(idx[:4])["frames"])
+def test_seeds_give_different_clips(make_gen):
+    # that a sample is the same alone and in any batch is checked for every modality in tests/contract
+    idx = torch.arange(TEST, TEST + 4)
+    assert not torch.equal(make_gen(seed=4).generate(idx)["frames"], make_gen(seed=3).generate(idx)["frames"])
 
 
 def test_normal_frames_are_representatives_on_the_bouncing_paths(make_gen, mnist_train, pca_table):
