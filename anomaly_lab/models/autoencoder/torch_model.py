@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.params import count_parameters
 
 OUTPUTS = ("sigmoid", "tanh", "none")
 ARCHITECTURES = ("vanilla", "deep", "conv")
@@ -138,10 +139,6 @@ def build_autoencoder(arch: str, frame_size: int, channels: int = 1, **options) 
     check_range("model.frame_size", frame_size, 4, integer=True)
     cls = {"vanilla": VanillaAutoencoder, "deep": DeepAutoencoder, "conv": ConvAutoencoder}[arch]
     return cls(frame_size=frame_size, channels=channels, **options)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
 __all__ = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from anomaly_lab.core.params import count_parameters
+
 
 class LSTMVAE(nn.Module):
     """Encoder LSTM(64) -> LSTM(32) -> Dense(32, relu) -> mean and log-variance of a ``latent_dim``
@@ -60,10 +62,6 @@ def vae_loss(x: Tensor, recon: Tensor, mu: Tensor, log_var: Tensor, alpha: float
     return {"loss": alpha * recon_term + kl, "recon": recon_term, "kl": kl}
 
 
-def count_parameters(module: nn.Module) -> int:
-    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
-
-
 def fit_vae(
     model: LSTMVAE,
     windows: Tensor,
@@ -99,3 +97,6 @@ def fit_vae(
         history.append(total / max(1, n))
     model.eval()
     return history
+
+
+__all__ = ["LSTMVAE", "count_parameters", "fit_vae", "vae_loss"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.params import count_parameters
 
 HEADS = ("both", "multiclass", "binary")
 
@@ -63,10 +64,6 @@ class SpectrogramCNN(nn.Module):
         if self.binary_head is not None:
             out["binary"] = self.binary_head(z).squeeze(-1)
         return out
-
-
-def count_parameters(module: nn.Module) -> int:
-    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
 __all__ = ["HEADS", "SpectrogramCNN", "count_parameters"]
