@@ -23,9 +23,10 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_choice
 from anomaly_lab.metrics.event import event_scores
-from anomaly_lab.metrics.point import auprc, auroc, best_f1, point_prf
+from anomaly_lab.metrics.point import point_prf
 from anomaly_lab.metrics.point_adjusted import pa_k_auc, pa_scores
 from anomaly_lab.metrics.range_based import range_prf
+from anomaly_lab.metrics.ranking import auprc, auroc, best_f1
 from anomaly_lab.metrics.seed_eval import seed_scores
 from anomaly_lab.metrics.vus import vus
 

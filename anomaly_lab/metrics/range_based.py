@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.metrics.point import f1_of
+from anomaly_lab.metrics.ranking import f1_of
 from anomaly_lab.metrics.segments import Segments, as_binary, find_segments
 
 BIASES = ("flat", "front", "back", "middle")
