@@ -101,7 +101,12 @@ def range_scores_of(
 
 def range_prf(pred, target, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one") -> dict[str, float]:
     """Range-based ``precision``, ``recall``, ``f1`` of binary flags ``(T,)`` or ``(B, T)``; ranges
-    of all rows are pooled (a range never crosses rows). 0 when a side has no range (as ``prts``)."""
+    of all rows are pooled (a range never crosses rows).
+
+    With no predicted range the precision is 0, and with no real range the recall is 0. ``prts``
+    does not define these cases (it fails an assertion on an all-zero prediction or target); 0 is
+    scikit-learn's ``zero_division=0`` and what TSB-AD's ``range_recall_new`` returns without
+    ranges, and it keeps a best-threshold search defined at thresholds that flag nothing."""
     check_range("alpha", alpha, 0.0, 1.0)
     check_choice("bias", bias, BIASES)
     check_choice("cardinality", cardinality, CARDINALITIES)

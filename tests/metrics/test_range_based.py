@@ -68,3 +68,15 @@ def test_bad_options():
         range_prf(P, R, bias="left")
     with pytest.raises(ConfigError, match="alpha=2"):
         range_prf(P, R, alpha=2)
+
+
+def test_no_range_on_a_side_is_zero_where_prts_fails():
+    import numpy as np
+    import prts
+
+    real = np.array([0, 1, 1, 0, 0])
+    with pytest.raises(AssertionError):  # prts leaves an all-zero prediction undefined
+        prts.ts_precision(real, np.zeros(5, dtype=int))
+    r = range_prf(torch.zeros(5), torch.tensor(real))
+    assert r == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert range_prf(torch.tensor(real), torch.zeros(5))["recall"] == 0.0
