@@ -12,7 +12,8 @@ Definitions follow scikit-learn (Pedregosa et al. 2011), against which the tests
   (``roc_auc_score``); it equals the Mann-Whitney rank statistic with ties counting one half;
 - AUPRC is average precision, ``sum_n (R_n - R_{n-1}) P_n`` (``average_precision_score``, a right
   step, no interpolation);
-- a ratio with an empty denominator is 0 (``zero_division=0``).
+- a ratio with an empty denominator is 0 (``zero_division=0``);
+- Precision@K flags the ``K`` highest scores (``K`` = the number of anomalous steps by default).
 
 Inputs are tensors (or arrays) of any shape; all steps are pooled, computed in float64. Labels are
 anomalous when equal to 1 (or True); with ``unknown_below_zero`` labels < 0 mean "unknown" and the
@@ -150,8 +151,27 @@ __all__ = [
     "f1_of",
     "fbeta_of",
     "pr_points",
+    "precision_at_k",
     "ratio",
     "roc_points",
     "scores_and_labels",
     "threshold_counts",
 ]
+
+
+def precision_at_k(scores, target, k: int | None = None) -> dict[str, float]:
+    """Precision@K, recall and F@K of the ``k`` highest scores (default: ``k`` = the number of
+    anomalous steps, when P@K is the R-precision): the steps scoring at least the ``k``-th highest
+    score are flagged (a tie at the border flags them all), ``precision`` = anomalous among them /
+    flagged, ``f1`` their F1 with the recall. Also the ``threshold`` and ``k`` used."""
+    s, y = scores_and_labels(scores, target)
+    pos = int(y.sum())
+    k = pos if k is None else int(k)
+    if k < 1 or k > s.numel():
+        raise ValueError(f"k={k} must be in [1, {s.numel()}] (the number of steps)")
+    thr = torch.topk(s, k).values[-1]
+    flagged = s >= thr
+    tp = float((flagged & y).sum())
+    precision = ratio(tp, flagged.sum())
+    recall = ratio(tp, pos)
+    return {"precision": precision, "recall": recall, "f1": f1_of(precision, recall), "threshold": float(thr), "k": k}
