@@ -84,13 +84,19 @@ def _side_scores(xs: Tensor, xe: Tensor, ys: Tensor, ye: Tensor, bias: str, card
 
 
 def range_scores_of(
-    real: Segments, pred: Segments, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one"
+    real: Segments,
+    pred: Segments,
+    alpha: float = 0.0,
+    bias: str = "flat",
+    cardinality: str = "one",
+    recall_bias: str | None = None,
 ) -> dict[str, float]:
-    """Range-based ``precision``, ``recall`` and ``f1`` of two sets of runs on the same rows."""
+    """Range-based ``precision``, ``recall`` and ``f1`` of two sets of runs on the same rows (the recall
+    with ``recall_bias`` when given, else ``bias``)."""
     rs, re_ = real.flat_start, real.flat_end
     ps, pe = pred.flat_start, pred.flat_end
     if len(real):
-        exists, overlap = _side_scores(rs, re_, ps, pe, bias, cardinality)
+        exists, overlap = _side_scores(rs, re_, ps, pe, recall_bias or bias, cardinality)
         recall = float((alpha * exists.to(torch.float64) + (1 - alpha) * overlap).mean())
     else:
         recall = 0.0
@@ -102,9 +108,18 @@ def range_scores_of(
     return {"precision": precision, "recall": recall, "f1": f1_of(precision, recall)}
 
 
-def range_prf(pred, target, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one") -> dict[str, float]:
+def range_prf(
+    pred,
+    target,
+    alpha: float = 0.0,
+    bias: str = "flat",
+    cardinality: str = "one",
+    recall_bias: str | None = None,
+) -> dict[str, float]:
     """Range-based ``precision``, ``recall``, ``f1`` of binary flags ``(T,)`` or ``(B, T)``; ranges
-    of all rows are pooled (a range never crosses rows).
+    of all rows are pooled (a range never crosses rows). ``bias`` is the positional bias of both
+    sides unless ``recall_bias`` gives the recall its own (as ``prts.ts_fscore``'s ``p_bias`` and
+    ``r_bias``).
 
     With no predicted range the precision is 0, and with no real range the recall is 0. ``prts``
     does not define these cases (it fails an assertion on an all-zero prediction or target); 0 is
@@ -113,10 +128,12 @@ def range_prf(pred, target, alpha: float = 0.0, bias: str = "flat", cardinality:
     check_range("alpha", alpha, 0.0, 1.0)
     check_choice("bias", bias, BIASES)
     check_choice("cardinality", cardinality, CARDINALITIES)
+    if recall_bias is not None:
+        check_choice("recall_bias", recall_bias, BIASES)
     p, t = as_binary(pred, "pred"), as_binary(target, "target")
     if p.shape != t.shape:
         raise ConfigError(f"pred has shape {tuple(p.shape)} but target has {tuple(t.shape)}")
-    return range_scores_of(find_segments(t), find_segments(p), alpha, bias, cardinality)
+    return range_scores_of(find_segments(t), find_segments(p), alpha, bias, cardinality, recall_bias)
 
 
 def range_pr_auc(
