@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -73,7 +74,10 @@ def threshold_counts(scores, target, unknown_below_zero: bool = False) -> tuple[
     """True and false positive counts ``(D,)`` at each distinct threshold (scores descending,
     ``score >= threshold`` flagged), the thresholds ``(D,)`` and the number of positives."""
     s, y = scores_and_labels(scores, target, unknown_below_zero)
-    order = torch.argsort(s, descending=True, stable=True)
+    if s.device.type == "cpu":  # numpy's vectorised sort is several times faster than torch's for float64
+        order = torch.from_numpy(np.argsort(-s.detach().numpy(), kind="stable"))
+    else:
+        order = torch.argsort(s, descending=True, stable=True)
     s, yf = s[order], y[order].to(torch.float64)
     last = torch.ones_like(s, dtype=torch.bool)  # last position of each run of equal scores
     last[:-1] = s[1:] != s[:-1]
