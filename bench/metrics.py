@@ -125,7 +125,7 @@ def run(quick: bool = False, peer_1e6: bool = False) -> list[dict]:
                     "ours": ours_t,
                     "baseline": "",
                     "unit": "s",
-                    "notes": f"TSB-AD not run (minutes at this size; extrapolated ~10x the 10^5 time); {note}",
+                    "notes": f"TSB-AD not run (about 6 min at this size on a 2-core machine; add --peer-1e6); {note}",
                 }
             )
         ours_t, ours = _time(lambda: range_auc_original(st, yt, WINDOW), 5)
