@@ -19,7 +19,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MODULES = ["synthesis", "export", "training", "sparse_backends", "moving_mnist", "timeseries", "spectrogram"]
+MODULES = ["synthesis", "export", "training", "sparse_backends", "moving_mnist", "timeseries", "spectrogram", "metrics"]
 
 
 def machine() -> str:

@@ -13,7 +13,8 @@ Ratios with an empty denominator are 0.
 from __future__ import annotations
 
 from anomaly_lab.core.errors import ConfigError
-from anomaly_lab.metrics.point import f1_of, point_prf
+from anomaly_lab.metrics.point import point_prf
+from anomaly_lab.metrics.ranking import f1_of
 from anomaly_lab.metrics.segments import as_binary, find_segments, segment_counts
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from anomaly_lab.metrics.ranking import fbeta_of, ratio
 from anomaly_lab.metrics.sequence import confusion_counts
 
 
@@ -30,10 +31,8 @@ def per_class_prf(confusion: Tensor) -> dict[str, Tensor]:
 
 
 def fbeta(precision: float, recall: float, beta: float = 2.0) -> float:
-    """F-beta of a precision and recall (0 when both are 0)."""
-    b2 = beta * beta
-    denom = b2 * precision + recall
-    return float((1 + b2) * precision * recall / denom) if denom > 0 else 0.0
+    """F-beta of a precision and recall (0 when both are 0); :func:`anomaly_lab.metrics.ranking.fbeta_of`."""
+    return fbeta_of(precision, recall, beta)
 
 
 def binary_scores(pred_anomalous: Tensor, true_anomalous: Tensor, beta: float = 2.0) -> dict[str, float]:
@@ -44,14 +43,14 @@ def binary_scores(pred_anomalous: Tensor, true_anomalous: Tensor, beta: float = 
     fp = int((p & ~t).sum())
     fn = int((~p & t).sum())
     tn = int((~p & ~t).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
+    precision = ratio(tp, tp + fp)
+    recall = ratio(tp, tp + fn)
     name = f"f{beta:g}"
     return {
         "precision": precision,
         "recall": recall,
         name: fbeta(precision, recall, beta),
-        "fpr": fp / (fp + tn) if fp + tn else 0.0,
+        "fpr": ratio(fp, fp + tn),
         "acc": (tp + tn) / max(1, tp + fp + fn + tn),
     }
 

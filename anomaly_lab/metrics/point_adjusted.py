@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_range
-from anomaly_lab.metrics.point import f1_of
+from anomaly_lab.metrics.ranking import f1_of
 from anomaly_lab.metrics.segments import as_binary, find_segments, run_ids, segment_counts
 
 

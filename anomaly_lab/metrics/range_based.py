@@ -14,18 +14,21 @@ one range of the other side, else ``gamma``: 1 (``cardinality="one"``) or 1/x fo
 ranges (``"reciprocal"``). These are the options of the paper's reference implementation and of
 the ``prts`` package, against which the tests were checked.
 
+``range_pr_auc`` is the area under the range-based PR curve over thresholds, as TimeEval computes it.
+
 Overlapping pairs of ranges are found with ``searchsorted`` and each omega is a closed-form sum, so
 the cost is O((Nr + Np) log) tensor ops, with no loop over ranges.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.metrics.point import f1_of
-from anomaly_lab.metrics.segments import Segments, as_binary, find_segments
+from anomaly_lab.metrics.ranking import f1_of
+from anomaly_lab.metrics.segments import Segments, as_binary, as_rows, find_segments
 
 BIASES = ("flat", "front", "back", "middle")
 CARDINALITIES = ("one", "reciprocal")
@@ -81,13 +84,19 @@ def _side_scores(xs: Tensor, xe: Tensor, ys: Tensor, ye: Tensor, bias: str, card
 
 
 def range_scores_of(
-    real: Segments, pred: Segments, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one"
+    real: Segments,
+    pred: Segments,
+    alpha: float = 0.0,
+    bias: str = "flat",
+    cardinality: str = "one",
+    recall_bias: str | None = None,
 ) -> dict[str, float]:
-    """Range-based ``precision``, ``recall`` and ``f1`` of two sets of runs on the same rows."""
+    """Range-based ``precision``, ``recall`` and ``f1`` of two sets of runs on the same rows (the recall
+    with ``recall_bias`` when given, else ``bias``)."""
     rs, re_ = real.flat_start, real.flat_end
     ps, pe = pred.flat_start, pred.flat_end
     if len(real):
-        exists, overlap = _side_scores(rs, re_, ps, pe, bias, cardinality)
+        exists, overlap = _side_scores(rs, re_, ps, pe, recall_bias or bias, cardinality)
         recall = float((alpha * exists.to(torch.float64) + (1 - alpha) * overlap).mean())
     else:
         recall = 0.0
@@ -99,13 +108,74 @@ def range_scores_of(
     return {"precision": precision, "recall": recall, "f1": f1_of(precision, recall)}
 
 
-def range_prf(pred, target, alpha: float = 0.0, bias: str = "flat", cardinality: str = "one") -> dict[str, float]:
+def range_prf(
+    pred,
+    target,
+    alpha: float = 0.0,
+    bias: str = "flat",
+    cardinality: str = "one",
+    recall_bias: str | None = None,
+) -> dict[str, float]:
     """Range-based ``precision``, ``recall``, ``f1`` of binary flags ``(T,)`` or ``(B, T)``; ranges
-    of all rows are pooled (a range never crosses rows). 0 when a side has no range (as ``prts``)."""
+    of all rows are pooled (a range never crosses rows). ``bias`` is the positional bias of both
+    sides unless ``recall_bias`` gives the recall its own (as ``prts.ts_fscore``'s ``p_bias`` and
+    ``r_bias``).
+
+    With no predicted range the precision is 0, and with no real range the recall is 0. ``prts``
+    does not define these cases (it fails an assertion on an all-zero prediction or target); 0 is
+    scikit-learn's ``zero_division=0`` and what TSB-AD's ``range_recall_new`` returns without
+    ranges, and it keeps a best-threshold search defined at thresholds that flag nothing."""
     check_range("alpha", alpha, 0.0, 1.0)
     check_choice("bias", bias, BIASES)
     check_choice("cardinality", cardinality, CARDINALITIES)
+    if recall_bias is not None:
+        check_choice("recall_bias", recall_bias, BIASES)
     p, t = as_binary(pred, "pred"), as_binary(target, "target")
     if p.shape != t.shape:
         raise ConfigError(f"pred has shape {tuple(p.shape)} but target has {tuple(t.shape)}")
-    return range_scores_of(find_segments(t), find_segments(p), alpha, bias, cardinality)
+    return range_scores_of(find_segments(t), find_segments(p), alpha, bias, cardinality, recall_bias)
+
+
+def range_pr_auc(
+    scores,
+    target,
+    max_samples: int = 50,
+    alpha: float = 0.5,
+    bias: str = "flat",
+    cardinality: str = "reciprocal",
+) -> float:
+    """Area under the range-based precision-recall curve, the procedure of TimeEval's ``RangePrAUC``
+    (Wenig et al. 2022) on Tatbul's precision (no existence term) and recall (existence weight
+    ``alpha``); its defaults.
+
+    Thresholds: the distinct scores without the lowest (which flags everything: that point is set to
+    recall 1 and precision = the share of anomalous steps), thinned to every ``m``-th with
+    ``m = count // (max_samples - 1)`` plus the highest when there are more than ``max_samples``; a
+    step is flagged when ``score >= threshold``. The points, with (recall 0, precision 1) added, are
+    ordered by recall descending (ties: precision ascending) and integrated with the trapezoid rule.
+    One vectorised range-based figure per threshold."""
+    check_range("max_samples", max_samples, 2, integer=True)
+    s = as_rows(scores, "scores").to(torch.float64)
+    t = as_binary(target, "target")
+    if s.shape != t.shape:
+        raise ConfigError(f"scores has shape {tuple(s.shape)} but target has {tuple(t.shape)}")
+    thresholds = torch.unique(s)[1:]  # ascending, without the lowest
+    if thresholds.numel() > max_samples:
+        every = thresholds.numel() // (max_samples - 1)
+        sampled = thresholds[::every]
+        if sampled[-1] != thresholds[-1]:
+            sampled = torch.cat([sampled, thresholds[-1:]])
+        thresholds = sampled
+    real = find_segments(t)
+    precisions, recalls = [], []
+    for v in thresholds.tolist():
+        r = range_scores_of(real, find_segments(s >= v), alpha, bias, cardinality)
+        precisions.append(r["precision"])
+        recalls.append(r["recall"])
+    prec = torch.tensor(precisions, dtype=torch.float64)
+    rec = torch.tensor(recalls, dtype=torch.float64)
+    order = torch.as_tensor(np.lexsort((-prec.numpy(), rec.numpy()))[::-1].copy())
+    share = float(t.sum()) / t.numel()
+    prec = torch.cat([torch.tensor([share], dtype=torch.float64), prec[order], torch.ones(1, dtype=torch.float64)])
+    rec = torch.cat([torch.ones(1, dtype=torch.float64), rec[order], torch.zeros(1, dtype=torch.float64)])
+    return float(-torch.trapezoid(prec, rec))

@@ -4,7 +4,8 @@
 - ``clip_deviation``: how far each frame's descriptor strays from its clip's median descriptor
   (a temporal-consistency score);
 - ``regularity``: the tutorial's regularity score per sequence, ``1 - (e - min_t e) / max_t e``;
-- ``auroc`` / ``average_precision``: exact, tie-aware, vectorised (sklearn's values);
+- ``auroc`` / ``average_precision``: the exact, tie-aware figures of :mod:`anomaly_lab.metrics.ranking`
+  with unknown labels left out (sklearn's values);
 - ``BinnedAUROC``: pixel-level AUROC over millions of pixels, streamed batch by batch as two
   histograms (its value differs from the exact one only through ties inside a bin);
 - ``VideoScores``: collects a whole epoch and reports ``frame_auroc``, ``frame_auprc``,
@@ -19,6 +20,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from anomaly_lab.metrics import ranking
 
 
 def frame_errors(recon: Tensor, target: Tensor) -> Tensor:
@@ -61,52 +64,17 @@ def regularity(errors: Tensor) -> Tensor:
     return 1.0 - (errors - low) / torch.where(high > 0, high, torch.ones_like(high))
 
 
-def _valid(scores: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    scores, labels = scores.reshape(-1).to(torch.float64), labels.reshape(-1).to(torch.int64)
-    keep = labels >= 0
-    return scores[keep], labels[keep] > 0
-
-
 def auroc(scores: Tensor, labels: Tensor) -> float:
-    """Area under the ROC curve of ``scores`` for binary ``labels`` (ties count one half);
-    NaN when only one class is present."""
-    s, y = _valid(scores, labels)
-    pos, n = int(y.sum()), int(y.numel())
-    if pos == 0 or pos == n:
-        return math.nan
-    order = torch.argsort(s)
-    s_sorted = s[order]
-    # average rank of each run of equal scores
-    first = torch.ones_like(s_sorted, dtype=torch.bool)
-    first[1:] = s_sorted[1:] != s_sorted[:-1]
-    group = torch.cumsum(first, 0) - 1
-    positions = torch.arange(1, n + 1, dtype=torch.float64)
-    group_sum = torch.zeros(int(group[-1]) + 1, dtype=torch.float64).index_add_(0, group, positions)
-    group_len = torch.bincount(group).to(torch.float64)
-    ranks = (group_sum / group_len)[group]
-    rank_pos = ranks[y[order]].sum()
-    neg = n - pos
-    return float((rank_pos - pos * (pos + 1) / 2.0) / (pos * neg))
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (ties count one half; labels
+    < 0 are unknown and left out); NaN, silently, when only one class is present. The figure is
+    :func:`anomaly_lab.metrics.ranking.auroc`."""
+    return ranking.auroc(scores, labels, unknown_below_zero=True, warn=False)
 
 
 def average_precision(scores: Tensor, labels: Tensor) -> float:
-    """Average precision (area under the precision-recall curve as sklearn's step sum, ties
-    treated as one threshold); NaN without positives."""
-    s, y = _valid(scores, labels)
-    pos = int(y.sum())
-    if pos == 0 or y.numel() == 0:
-        return math.nan
-    order = torch.argsort(s, descending=True)
-    s_sorted, y_sorted = s[order], y[order].to(torch.float64)
-    tp = torch.cumsum(y_sorted, 0)
-    fp = torch.cumsum(1.0 - y_sorted, 0)
-    last = torch.ones_like(s_sorted, dtype=torch.bool)  # last index of each run of equal scores
-    last[:-1] = s_sorted[:-1] != s_sorted[1:]
-    tp, fp = tp[last], fp[last]
-    precision = tp / (tp + fp)
-    recall = tp / pos
-    prev = torch.cat([torch.zeros(1, dtype=torch.float64), recall[:-1]])
-    return float(((recall - prev) * precision).sum())
+    """Average precision (scikit-learn's step sum, ties one threshold; labels < 0 left out); NaN
+    without positives. The figure is :func:`anomaly_lab.metrics.ranking.auprc`."""
+    return ranking.auprc(scores, labels, unknown_below_zero=True, warn=False)
 
 
 class BinnedAUROC:

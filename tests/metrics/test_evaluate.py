@@ -28,7 +28,7 @@ def test_scores_give_every_figure_and_match_references():
     flags = s >= 1.0
     assert r["range_f1"] == pytest.approx(range_prf(flags, t)["f1"])
     assert r["tdir"] == pytest.approx(seed_scores(flags, t, 3)["tdir"])
-    for key in ("vus_roc", "vus_pr", "pa_f1", "pa_k_auc", "event_f1", "composite_f1", "dair", "best_f1"):
+    for key in ("vus_roc", "vus_pr", "pa_f1", "pa_k_auc", "event_f1", "composite_f1", "dair", "best_f1", *HEADLINE):
         assert 0.0 <= r[key] <= 1.0, key
     assert r["pa_f1"] >= r["f1"]  # adjustment only adds true positives
 
@@ -62,3 +62,81 @@ def test_undefined_auc_is_nan():
     with pytest.warns(UserWarning):
         r = evaluate(torch.rand(20), torch.zeros(20, dtype=torch.int64), threshold=0.5)
     assert math.isnan(r["auroc"]) and math.isnan(r["vus_roc"])
+
+
+HEADLINE = (
+    "AUC-PR",
+    "AUC-ROC",
+    "VUS-PR",
+    "VUS-ROC",
+    "Standard-F1",
+    "PA-F1",
+    "Event-based-F1",
+    "R-based-F1",
+    "Affiliation-F",
+)
+
+
+def _series(seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    y = np.zeros(n, int)
+    for _ in range(3):
+        a = int(rng.integers(5, n - 30))  # no event at either end (TSB-AD's defects, see test_event / PA)
+        y[a : a + int(rng.integers(3, 20))] = 1
+    return y, rng.normal(size=n) + 1.2 * y
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tsb_ad_headline_set_equals_get_metrics(seed):
+    import warnings
+
+    from TSB_AD.evaluation.metrics import get_metrics
+
+    y, s = _series(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = get_metrics(s, y, slidingWindow=10)
+    r = evaluate(torch.tensor(s), torch.tensor(y), vus_window=10)
+    for key in HEADLINE:
+        tol = 1e-5 if key == "Standard-F1" else 1e-9  # TSB-AD's Standard-F1 is 2PR / (P + R + 1e-5)
+        assert r[key] == pytest.approx(ref[key], abs=tol), key
+    assert r["Standard-F1"] >= ref["Standard-F1"]
+
+
+def test_tsb_ad_headline_set_of_flags_equals_get_metrics_pred():
+    import warnings
+
+    from TSB_AD.evaluation.metrics import get_metrics_pred
+
+    y, s = _series(7)
+    flags = (s > 1.0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = get_metrics_pred(s, y, flags, slidingWindow=2)  # up to buffer 2 TSB-AD's VUS of flags is sound
+    r = evaluate(torch.tensor(flags), torch.tensor(y), vus_window=2)
+    for key in HEADLINE[4:]:
+        assert r[key] == pytest.approx(ref[key], abs=1e-9), key
+    assert r["vus_recall"] == pytest.approx(ref["VUS-Recall"]) and r["vus_f"] == pytest.approx(ref["VUS-F"])
+    assert r["vus_precision"] == pytest.approx(ref["VUS-Precision"])
+    # a given threshold makes the headline F's the figures of the flags, as get_metrics(pred=...) does
+    r2 = evaluate(torch.tensor(s), torch.tensor(y), threshold=1.0 + 1e-12, vus_window=2)
+    assert r2["PA-F1"] == pytest.approx(ref["PA-F1"]) and r2["threshold_is_oracle"] == 0.0
+
+
+def test_threshold_strategies_and_new_figures():
+    s, t = _data()
+    r = evaluate(s, t, threshold="top_k_points")
+    assert r["threshold_is_oracle"] == 0.0
+    assert r["threshold"] == pytest.approx(float(torch.quantile(s.double().flatten(), float(1 - t.sum() / t.numel()))))
+    r = evaluate(s, t, threshold="k_sigma", threshold_value=2.0)
+    assert r["threshold"] == pytest.approx(float(s.double().mean() + 2 * s.double().std(correction=0)))
+    for key in ("precision_at_k", "f_at_k", "range_pr_auc", "best_pa_f1", "best_event_f1", "affiliation_f1", "vus_f"):
+        assert 0.0 <= r[key] <= 1.0, key
+    assert r["best_pa_f1"] >= r["best_f1"]
+    with pytest.raises(ConfigError, match="needs scores"):
+        evaluate(t, t, threshold="percentile")
+    with pytest.raises(ConfigError, match="strategy='mean'"):
+        evaluate(s, t, threshold="mean")

@@ -38,3 +38,18 @@ def test_curve_matches_adjusting_then_scoring():
     curve = pa_f1_curve(pred, target)
     for k in (0, 10, 33, 50, 90):
         assert float(curve["f1"][k]) == pytest.approx(point_prf(adjust(pred, target, k), target)["f1"])
+
+
+def test_segment_at_index_zero_where_tsb_ad_misses_a_step():
+    # TSB-AD's _adjust_predicts back-fills with range(i, 0, -1), which never reaches index 0: a segment
+    # starting the series and found at step 1 leaves step 0 unflagged there. Here every step of the
+    # segment counts: PA recall 1.
+    import numpy as np
+    from TSB_AD.evaluation.basic_metrics import basic_metricor
+
+    target = np.array([1, 1, 1, 0, 0, 0])
+    pred = np.array([0, 1, 0, 0, 0, 0])
+    tsb = basic_metricor()._adjust_predicts(pred.astype(float), target, pred=pred.astype(bool))
+    assert tsb.tolist() == [False, True, True, False, False, False]
+    assert adjust(torch.tensor(pred), torch.tensor(target)).tolist() == [[True, True, True, False, False, False]]
+    assert pa_scores(torch.tensor(pred), torch.tensor(target))["recall"] == 1.0

@@ -68,3 +68,85 @@ def test_bad_options():
         range_prf(P, R, bias="left")
     with pytest.raises(ConfigError, match="alpha=2"):
         range_prf(P, R, alpha=2)
+
+
+def test_no_range_on_a_side_is_zero_where_prts_fails():
+    import numpy as np
+    import prts
+
+    real = np.array([0, 1, 1, 0, 0])
+    with pytest.raises(AssertionError):  # prts leaves an all-zero prediction undefined
+        prts.ts_precision(real, np.zeros(5, dtype=int))
+    r = range_prf(torch.zeros(5), torch.tensor(real))
+    assert r == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert range_prf(torch.tensor(real), torch.zeros(5))["recall"] == 0.0
+
+
+def test_separate_recall_bias_where_timeeval_uses_the_precision_bias():
+    # TimeEval's RangeFScore(p_bias=..., r_bias=...) calls ts_fscore(..., p_bias=self._p_bias,
+    # r_bias=self._p_bias): the recall bias it is given is dropped. Ours with precision bias flat and
+    # recall bias back is prts' ts_fscore with those two biases, not with flat twice.
+    import numpy as np
+    import prts
+
+    real, pred = np.array(REAL), np.array(PRED)
+    ours = range_prf(torch.tensor(pred), torch.tensor(real), 0.5, "flat", "reciprocal", recall_bias="back")
+    with_both = prts.ts_fscore(
+        real, pred, p_alpha=0, r_alpha=0.5, cardinality="reciprocal", p_bias="flat", r_bias="back"
+    )
+    timeeval = prts.ts_fscore(
+        real, pred, p_alpha=0, r_alpha=0.5, cardinality="reciprocal", p_bias="flat", r_bias="flat"
+    )
+    assert ours["f1"] == pytest.approx(with_both, abs=1e-12)
+    assert ours["f1"] != pytest.approx(timeeval, abs=1e-6)
+
+
+def _timeeval_range_pr_auc(y, s, max_samples=50, r_alpha=0.5):
+    """TimeEval's RangePrAUC procedure written out with prts for each threshold (TimeEval is not a
+    dependency; prts is the evaluator it calls)."""
+    import numpy as np
+    import prts
+
+    thresholds = np.unique(s)[1:]
+    if thresholds.shape[0] > max_samples:
+        every = thresholds.shape[0] // (max_samples - 1)
+        sampled = thresholds[::every]
+        thresholds = sampled if sampled[-1] == thresholds[-1] else np.r_[sampled, thresholds[-1]]
+    rec = np.array(
+        [
+            prts.ts_recall(y, (s >= t).astype(int), alpha=r_alpha, cardinality="reciprocal", bias="flat")
+            for t in thresholds
+        ]
+    )
+    prec = np.array(
+        [prts.ts_precision(y, (s >= t).astype(int), alpha=0, cardinality="reciprocal", bias="flat") for t in thresholds]
+    )
+    order = np.lexsort((-prec, rec))[::-1]
+    p = np.r_[y.sum() / len(y), prec[order], 1]
+    r = np.r_[1.0, rec[order], 0]
+    return -np.trapezoid(p, r)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_range_pr_auc_follows_timeevals_procedure(seed):
+    import numpy as np
+
+    from anomaly_lab.metrics.range_based import range_pr_auc
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(40, 160))
+    y = np.zeros(n, int)
+    for _ in range(3):
+        a = int(rng.integers(0, n - 10))
+        y[a : a + int(rng.integers(1, 10))] = 1
+    s = rng.normal(size=n) + y
+    if seed % 2:
+        s = np.round(s, 1)
+    assert range_pr_auc(torch.tensor(s), torch.tensor(y)) == pytest.approx(_timeeval_range_pr_auc(y, s), abs=1e-12)
+
+
+def test_range_pr_auc_of_a_perfect_ranking():
+    from anomaly_lab.metrics.range_based import range_pr_auc
+
+    y = torch.tensor([0, 0, 1, 1, 0, 0, 0, 1, 0, 0])
+    assert range_pr_auc(y.double() + 0.01, y) == pytest.approx(1.0)
