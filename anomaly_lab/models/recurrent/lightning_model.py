@@ -38,14 +38,20 @@ class RecurrentModule(LocationTask):
             optimizer=optimizer,
             scheduler=scheduler,
         )
+        # the constructor's own arguments with hidden resolved: load_from_checkpoint rebuilds the net
         self.save_hyperparameters(
             {
-                "model": cell,
+                "cell": cell,
+                "input_size": input_size,
+                "output_size": output_size,
                 "hidden": int(hidden),
                 "budget": budget,
+                "proj": proj,
                 "density": density,
+                "seed": seed,
                 "init": init,
                 "lr": lr,
+                "weight_decay": weight_decay,
                 "per_step_weight": per_step_weight,
             }
         )

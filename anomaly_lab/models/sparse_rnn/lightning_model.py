@@ -78,14 +78,20 @@ class SparseRNNModule(LocationTask):
             scheduler=scheduler,
         )
         self.expected_weights = expected_weights(input_size, int(hidden), output_size, dens)
+        # the constructor's own arguments, resolved (hidden solved, densities spelled out), so
+        # load_from_checkpoint(path, weights_only=True) rebuilds the same net
         self.save_hyperparameters(
             {
-                "model": "sparse_rnn",
+                "input_size": input_size,
+                "output_size": output_size,
                 "hidden": int(hidden),
-                "densities": dens,
                 "budget": budget,
+                "densities": [float(d) for d in dens],
                 "backend": backend,
+                "seed": seed,
+                "init_std": init_std,
                 "lr": lr,
+                "weight_decay": weight_decay,
                 "per_step_weight": per_step_weight,
             }
         )
