@@ -20,9 +20,9 @@ class RandomAnomalyBatch(Batch):
     FIELDS = {
         "x": Field(torch.float32, "(T+1, 1, S, S)", "frames normalised with mean/std; the last one blank"),
         "y": Field(torch.int64, "(T+1,)", "T anomaly flags, then the anomaly slot (T when there is none)"),
-        "recipe_a": Field(torch.int64, "()", "the normal frames' recipe (index into recipes)"),
-        "recipe_b": Field(torch.int64, "()", "the anomalous frame's recipe"),
-        "digit": Field(torch.int64, "()", "the sequence's digit class"),
+        "recipe_a": Field(torch.int64, "()", "the normal frames' recipe (index into recipes)", optional=True),
+        "recipe_b": Field(torch.int64, "()", "the anomalous frame's recipe", optional=True),
+        "digit": Field(torch.int64, "()", "the sequence's digit class", optional=True),
     }
 
     @property
@@ -38,8 +38,8 @@ class RandomAnomalyBatch(Batch):
         return self["y"][:, -1]
 
     @property
-    def kind(self) -> Tensor:
-        return self["recipe_b"]
+    def kind(self) -> Tensor | None:
+        return self.get("recipe_b")
 
     @property
     def may_lack_anomaly(self) -> bool:
