@@ -114,8 +114,8 @@ class TimeSeriesGenerator:
       (-1: all channels).
 
     Args:
-        length, channels, shapes, period, amplitude, offset, noise: the synthetic base series
-            (see :class:`BaseSeries`); ignored but ``length`` when ``source`` is given.
+        length, channels, shapes, period, amplitude, offset, noise, shape_options: the synthetic
+            base series (see :class:`BaseSeries`); ignored but ``length`` when ``source`` is given.
         source: ``{path, key, columns, nrows, missing, non_numeric, normalize, rows}``: cut the
             clean series from a file instead (``length: null`` = the whole file).
         anomalies: ``{mode: kinds | seed | none, ...}`` (see :func:`make_injector`).
@@ -131,6 +131,7 @@ class TimeSeriesGenerator:
         amplitude=(0.8, 1.2),
         offset=(-0.5, 0.5),
         noise=(0.02, 0.05),
+        shape_options: Mapping | None = None,
         source: Mapping | None = None,
         anomalies: Mapping | None = None,
         seed: int = 0,
@@ -155,7 +156,8 @@ class TimeSeriesGenerator:
         else:
             if length is None:
                 raise ConfigError("length=null needs a source file; give the number of steps of synthetic series")
-            self.base = BaseSeries(shapes, channels, length, period, amplitude, offset, noise)
+            options = _plain(shape_options) if shape_options is not None else None
+            self.base = BaseSeries(shapes, channels, length, period, amplitude, offset, noise, options)
             self.length, self.channels = length, channels
             self.channel_names = [f"{s}{c}" for c, s in enumerate(self.base.channel_shapes)]
         self.anomalies = _plain(anomalies) if anomalies is not None else {"mode": "kinds"}
