@@ -414,19 +414,28 @@ class BaseSeries:
         offset = rng.uniform("base/offset", (1, c), *self.offset)
         phase = rng.uniform("base/phase", (1, c))  # fraction of a period
         noise = rng.uniform("base/noise", (1, c), *self.noise)
-        cycles = steps / period + phase  # (B, T, C)
-        frac = cycles - torch.floor(cycles)
-        x = torch.zeros(b, t, c, device=device)
-        for name in dict.fromkeys(self.channel_shapes):  # a loop over shapes, not samples
+        cycles = (steps / period).add_(phase)  # (B, T, C), in place: one fresh tensor fewer
+        frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
+        names = list(dict.fromkeys(self.channel_shapes))
+        x = None if len(names) == 1 else torch.zeros(b, t, c, device=device)
+        for name in names:  # a loop over shapes, not samples
             cols = torch.tensor([k for k, s in enumerate(self.channel_shapes) if s == name], device=device)
             defaults = SHAPE_OPTIONS[name]
             options = {**defaults, **{k: v for k, v in self.shape_options.items() if k in defaults}}
-            pick = (frac[:, :, cols], cycles[:, :, cols], cols, period[:, :, cols])
+            pick = (
+                (frac, cycles, cols, period)
+                if x is None
+                else (frac[:, :, cols], cycles[:, :, cols], cols, period[:, :, cols])
+            )
             part = ShapeInput(rng, *pick, self.period, t, options)
-            x[:, :, cols] = SHAPE_REGISTRY[name].obj(part)
-        x = offset + amplitude * x
-        added = noise * rng.normal("base/noise_values", (t, c))
-        x = x + added
+            value = SHAPE_REGISTRY[name].obj(part)
+            if x is None:  # one shape on every channel: its values are the series (written in place below)
+                x = value.to(torch.float32).contiguous()
+            else:
+                x[:, :, cols] = value
+        x.mul_(amplitude).add_(offset)  # offset + amplitude * x, in place (the same values)
+        added = rng.normal("base/noise_values", (t, c)).mul_(noise)
+        x.add_(added)
         if "formula" in self.channel_shapes:  # each formula channel from the finished channels before it
             spec = self.shape_options["formula"]
             for col in [k for k, s in enumerate(self.channel_shapes) if s == "formula"]:  # channels, not samples

@@ -22,7 +22,7 @@ from torch import Tensor
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.modalities.timeseries.events import ALL_KINDS, SIGNS, Events, _signs
-from anomaly_lab.modalities.timeseries.kinds import KIND_REGISTRY, Window
+from anomaly_lab.modalities.timeseries.kinds import KIND_REGISTRY, Window, normals_at
 
 NOISE_KINDS = ("multiplicative", "gaussian")
 
@@ -66,13 +66,6 @@ def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[T
         return y, labels
     mu, sd = channel_stats(x)
     chans = torch.arange(c, device=device)
-    normals: dict[str, Tensor] = {}
-
-    def stream_normals(stream: str) -> Tensor:
-        # drawn for the whole (T, C) grid as before, so every value is the one a whole-series draw gives
-        if stream not in normals:
-            normals[stream] = rng.normal(stream, (t, c))
-        return normals[stream]
 
     for k in torch.unique(events.kind[live]).tolist():  # a loop over anomaly kinds, not samples
         fn = KIND_REGISTRY[ALL_KINDS[k]].obj
@@ -89,7 +82,10 @@ def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[T
         rows = row[:, None].expand_as(steps)
 
         def normal(stream: str, rows=rows, steps=steps) -> Tensor:
-            return stream_normals(stream)[rows, steps]
+            # the values of rng.normal(stream, (T, C)) at the window's cells, drawn for those cells only
+            cells = steps[:, :, None] * c + chans
+            flat_rows = rows[:, :, None].expand_as(cells)
+            return normals_at(rng, stream, (t, c), flat_rows.reshape(-1), cells.reshape(-1)).view(cells.shape)
 
         window = Window(
             x=x[rows, steps],

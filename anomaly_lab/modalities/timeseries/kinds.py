@@ -38,13 +38,16 @@ end, never insert, so every exported id stays what it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from anomaly_lab.core import rng as _rng
 from anomaly_lab.core.registry import Registry
+from anomaly_lab.core.rng import CounterRNG
 
 
 @dataclass
@@ -72,6 +75,32 @@ class Window:
     steps: Tensor
     series: Tensor
     normal: Callable[[str], Tensor]
+
+
+def normals_at(rng: CounterRNG, stream: str, grid: tuple[int, int], rows: Tensor, cells: Tensor) -> Tensor:
+    """The values ``rng.normal(stream, grid)[rows, cells // C, cells % C]`` (``cells`` flat positions in
+    the ``(T, C)`` grid), computed for those positions only.
+
+    ``CounterRNG.normal`` turns the 32-bit words ``w[0..2h)`` (``h = ceil(T C / 2)``) into Box-Muller
+    pairs: position ``k < h`` is the cosine branch of ``(w[k], w[h + k])``, position ``k >= h`` the sine
+    branch of ``(w[k - h], w[k])``. Each word is a hash of (seed, sample, stream, counter), so the two
+    words of a position can be hashed alone; the float steps are the same element-wise operations, so
+    every value equals the whole-grid draw bit for bit (tested).
+    """
+    n = grid[0] * grid[1]
+    half = (n + 1) // 2
+    first = torch.where(cells < half, cells, cells - half)
+    second = first + half
+    low, high = _rng._index_words_torch(rng.index)  # (B,) int64 words of each sample's index
+    key = _rng._stream_key(rng.seed, stream)
+    h = _rng._fmix32(low ^ key)
+    h = _rng._fmix32(h.bitwise_xor_(high))[rows]  # (M,) the per-sample state, for each position
+    w1 = _rng._fmix32(h ^ _rng._fmix32((first + _rng._GOLDEN) & _rng._M32))
+    w2 = _rng._fmix32(h ^ _rng._fmix32((second + _rng._GOLDEN) & _rng._M32))
+    u1 = ((w1 >> 8).to(torch.float32) + 1.0) * (1.0 / (1 << 24))
+    u2 = (w2 >> 8).to(torch.float32) * (2.0 * math.pi / (1 << 24))
+    radius = torch.sqrt(-2.0 * torch.log(u1))
+    return torch.where(cells < half, radius * torch.cos(u2), radius * torch.sin(u2))
 
 
 KIND_REGISTRY: Registry[Callable[[Window], Tensor] | None] = Registry("anomaly kind")
