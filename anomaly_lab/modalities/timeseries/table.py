@@ -6,6 +6,12 @@ column, the count and the first row; ``non_numeric: drop`` leaves such named col
 ``missing`` (``drop`` rows, ``ffill``, ``interpolate``, ``zero``) fills or drops the gaps.
 :func:`date_splits` cuts the table as the seed's ``dates`` pairs do: rows with key in
 ``(d1, d2]`` form the test slice, the rest the training rows.
+
+TimeEval files (``timestamp, value-*, is_anomaly``) and TSB-AD files (values, then ``Label``) are
+recognised (``label: auto``): their label column is the ground truth (:attr:`Table.labels`), never
+a channel, and a TimeEval file's ``timestamp`` column is its key (the original timestamps are kept),
+unless ``key`` names another column. ``label: <column>`` names the label column of any other file,
+``label: null`` turns the recognition off.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class Table:
     key: pd.Index
     columns: list[str]
     path: str
+    labels: np.ndarray | None = None  # (N,) int64 0/1 from the file's label column, if it has one
+    label_column: str | None = None
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -64,6 +72,36 @@ def _as_key(series: pd.Series) -> pd.Index:
         return pd.Index(series.astype(str))
 
 
+#: label column names recognised by ``label: auto``: TimeEval's (anywhere) and TSB-AD's (the last column)
+TIMEEVAL_LABEL, TSB_AD_LABEL = "is_anomaly", "Label"
+
+
+def _label_column(frame: pd.DataFrame, label: str | None, path: str) -> str | None:
+    if label is None:
+        return None
+    if label != "auto":
+        if label not in frame.columns:
+            raise DataFileError(f"label column {label!r} is not in {path!r}; its columns are {list(frame.columns)}")
+        return label
+    if TIMEEVAL_LABEL in frame.columns:
+        return TIMEEVAL_LABEL
+    if len(frame.columns) > 1 and frame.columns[-1] == TSB_AD_LABEL:
+        return TSB_AD_LABEL
+    return None
+
+
+def _labels(series: pd.Series, path: str) -> np.ndarray:
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna() | ~values.isin([0, 1])
+    if bool(bad.any()):
+        first = int(np.argmax(bad.values))
+        raise DataFileError(
+            f"label column {series.name!r} of {path!r} must hold 0 or 1 on every row; row {first} has "
+            f"{str(series.iloc[first])!r}"
+        )
+    return values.to_numpy().astype(np.int64)
+
+
 def load_table(
     path: str,
     key: str | None = None,
@@ -71,19 +109,31 @@ def load_table(
     nrows: int | None = None,
     missing: str = "error",
     non_numeric: str = "error",
+    label: str | None = "auto",
 ) -> Table:
     """Read ``path`` and select ``columns`` (see the module docstring)."""
     check_choice("missing", missing, MISSING)
     check_choice("non_numeric", non_numeric, NON_NUMERIC)
     if nrows is not None and (isinstance(nrows, bool) or not isinstance(nrows, int) or nrows < 1):
         raise ConfigError(f"nrows={nrows!r} must be a positive integer or null")
+    if isinstance(columns, str):  # one column name, not a sequence of one-letter names
+        columns = [columns]
+    if label is not None and not isinstance(label, str):
+        raise ConfigError(f"label={label!r} must be auto, a column name or null")
     frame = _read(str(path), nrows)
+    label_col = _label_column(frame, label, str(path))
+    if key is None and label_col == TIMEEVAL_LABEL and "timestamp" in frame.columns:
+        key = "timestamp"  # TimeEval's layout: keep the original timestamps as the key, not as a channel
     if key is not None and key not in frame.columns:
         raise DataFileError(f"key column {key!r} is not in {path!r}; its columns are {list(frame.columns)}")
+    if label_col is not None and label_col in (columns or ()):
+        raise ConfigError(f"column {label_col!r} of {path!r} is its label column; it cannot also be a channel")
     features = [
         c
         for c in frame.columns
-        if c != key and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        if c not in (key, label_col)
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
     ]
     if columns:
         absent = [c for c in columns if c not in frame.columns]
@@ -122,7 +172,15 @@ def load_table(
     if len(data) == 0:
         raise DataFileError(f"{path!r} has no rows left to use")
     key_index = _as_key(frame[key]) if key is not None else pd.Index(np.arange(len(data)))
-    return Table(np.ascontiguousarray(data.values, dtype=np.float64), key_index, [str(c) for c in features], str(path))
+    labels = _labels(frame[label_col], str(path)) if label_col is not None else None
+    return Table(
+        np.ascontiguousarray(data.values, dtype=np.float64),
+        key_index,
+        [str(c) for c in features],
+        str(path),
+        labels,
+        label_col,
+    )
 
 
 def _bound(table: Table, value, name: str):
