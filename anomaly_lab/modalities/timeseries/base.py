@@ -147,24 +147,26 @@ def dirichlet(s: ShapeInput) -> Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def m_sequence_sums(complexity: int) -> np.ndarray:
-    """The cumulative sum of scipy's m-sequence of ``complexity`` bits as +-1 steps (one period)."""
+def m_sequence(complexity: int) -> np.ndarray:
+    """Scipy's m-sequence of ``complexity`` bits (its default taps) as +-1 steps, one period."""
     from scipy.signal import max_len_seq
 
-    return np.cumsum(max_len_seq(complexity)[0].astype(np.float64) * 2 - 1)
+    return max_len_seq(complexity)[0].astype(np.float64) * 2 - 1
 
 
 @shape("mls", defaults={"complexity": 7, "smoothing": 0.01})
 def mls(s: ShapeInput) -> Tensor:
     """GutenTAG's maximum length sequence, cumulated, smoothed and min-max scaled to [-1, 1]."""
-    sums = torch.as_tensor(m_sequence_sums(s.options["complexity"]), device=s.frac.device)
-    period = sums.numel()
+    seq = torch.as_tensor(m_sequence(s.options["complexity"]), device=s.frac.device)
+    period = seq.numel()
     size = int(s.options["smoothing"] * 100)
     size = size if size > 0 else 1
     k = int(s.cols.max()) + 1
-    shift = s.rng.integers("base/mls_shift", (k,), period)[:, s.cols]  # (B, k)
-    steps = torch.arange(s.t + size - 1, device=s.frac.device)
-    data = sums[(steps[None, :, None] + shift[:, None, :]) % period]  # (B, T + size - 1, k)
+    shift = s.rng.integers("base/mls_shift", (k,), period)[:, s.cols]  # (B, k): the LFSR's start
+    rotated = seq[(torch.arange(period, device=seq.device)[None, :, None] + shift[:, None, :]) % period]
+    sums = rotated.cumsum(1)  # (B, P, k): one period from that start, cumulated (then repeated)
+    steps = torch.arange(s.t + size - 1, device=s.frac.device) % period
+    data = sums[:, steps]  # (B, T + size - 1, k)
     if size > 1:
         from scipy.stats import norm
 
@@ -187,10 +189,10 @@ def _pattern_limit(period_low: float, length_sd: float, t: int) -> int:
     return math.ceil(t / max(1.0, round(period_low) - 3 * length_sd)) + 4
 
 
-@shape("cylinder_bell_funnel", defaults={"pattern_length_sd": 0.0, "pattern_amplitude_sd": 2.0})
-def cylinder_bell_funnel(s: ShapeInput) -> Tensor:
-    """Cylinder, bell and funnel patterns one after another with random gaps (GutenTAG's placement)."""
-    rng, t, device = s.rng, s.t, s.frac.device
+def cbf_patterns(s: ShapeInput) -> tuple[Tensor, ...]:
+    """The pattern table of ``cylinder_bell_funnel``, each ``(B, M, k)``: start, length, kind
+    (0 bell, 1 funnel, 2 cylinder), signed amplitude, and whether the pattern is placed."""
+    rng, t = s.rng, s.t
     k = int(s.cols.max()) + 1
     m = _pattern_limit(s.period_range[0], s.options["pattern_length_sd"], t)
     avg = torch.round(s.period[:, 0, :]).to(torch.int64).clamp(min=1)  # (B, k) average pattern length
@@ -205,7 +207,15 @@ def cylinder_bell_funnel(s: ShapeInput) -> Tensor:
     kind = rng.integers("base/cbf_kind", (m, k), 3)[:, :, s.cols]  # 0 bell, 1 funnel, 2 cylinder
     amp = 1.0 + s.options["pattern_amplitude_sd"] * rng.normal("base/cbf_amplitude", (m, k))[:, :, s.cols]
     flip = rng.bits("base/cbf_sign", (m, k))[:, :, s.cols] & 1 == 1
-    amp = torch.where(flip, -amp, amp)
+    return start, length, kind, torch.where(flip, -amp, amp), alive
+
+
+@shape("cylinder_bell_funnel", defaults={"pattern_length_sd": 0.0, "pattern_amplitude_sd": 2.0})
+def cylinder_bell_funnel(s: ShapeInput) -> Tensor:
+    """Cylinder, bell and funnel patterns one after another with random gaps (GutenTAG's placement)."""
+    t, device = s.t, s.frac.device
+    start, length, kind, amp, alive = cbf_patterns(s)
+    m = start.shape[1]
     b, kc = start.shape[0], start.shape[2]
     rows = b * kc
     width = t + 1
