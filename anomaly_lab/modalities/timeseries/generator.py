@@ -260,7 +260,8 @@ class TimeSeriesGenerator:
             steps = self.table.steps(rng, self.length)
             file_labels = self._file_labels[steps] if steps is not None else self._file_labels.expand(b, t)
             labels = labels | file_labels[:, :, None]
-        label = labels.any(-1)
+        label = labels[:, :, 0] if c == 1 else labels.any(-1)  # one channel: its labels (any() over a
+        # size-1 dimension is a slow reduction on CPU)
         return {
             "x": x,
             "clean": clean,
