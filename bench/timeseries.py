@@ -10,8 +10,9 @@ interleaved, several rounds, and each row reports the median of the rounds; ``ra
 GutenTAG in series/s (points/s = series/s x length x channels).
 
 Anomaly kinds (GutenTAG's name -> ours): platform, mean -> level_shift, amplitude, extremum,
-frequency, variance, pattern, pattern-shift -> pattern_shift, trend (a sine trend in GutenTAG, a
-ramp in ours), and mode-correlation on random-mode-jump bases.
+frequency, variance, pattern, pattern-shift -> pattern_shift on periodic bases; the subset GutenTAG
+accepts on the others; mode-correlation on random-mode-jump bases. (GutenTAG's trend is a sine
+trend, ours a ramp: left out.)
 """
 
 from __future__ import annotations
@@ -49,14 +50,38 @@ GT_KINDS = [
     {"kind": "pattern", "sinusoid_k": 10.0},
     {"kind": "pattern-shift", "shift_by": 3, "transition_window": 5},
 ]
-OUR_KINDS = ["platform", "level_shift", "amplitude", "extremum", "frequency", "variance", "pattern", "pattern_shift"]
+OUR_NAME = {
+    "platform": "platform",
+    "mean": "level_shift",
+    "amplitude": "amplitude",
+    "extremum": "extremum",
+    "frequency": "frequency",
+    "variance": "variance",
+    "pattern": "pattern",
+    "pattern-shift": "pattern_shift",
+    "mode-correlation": "mode_correlation",
+}
+# the kinds GutenTAG accepts on each base (it refuses e.g. frequency on a random walk)
+_APERIODIC = ("platform", "mean", "amplitude", "extremum", "variance")
+COMPATIBLE = {
+    "random_walk": _APERIODIC,
+    "mls": _APERIODIC + ("pattern",),
+    "cylinder_bell_funnel": _APERIODIC + ("pattern",),
+    "random_mode_jump": ("mode-correlation",),
+}
+
+
+def gutentag_kinds(base: str) -> list[dict]:
+    allowed = COMPATIBLE.get(base)
+    kinds = GT_KINDS + [{"kind": "mode-correlation"}]
+    return [k for k in kinds if (k["kind"] in allowed if allowed else k["kind"] != "mode-correlation")]
 
 
 def _gutentag_series(base: str, channels: int, seed: int):
     """One parsed GutenTAG TimeSeries (3 anomalies of kinds cycling over GT_KINDS)."""
     from gutenTAG import GutenTAG
 
-    kinds = [{"kind": "mode-correlation"}] if base == "random_mode_jump" else GT_KINDS
+    kinds = gutentag_kinds(base)
     anomalies = []
     for a, position in enumerate(("beginning", "middle", "end")):
         kind = dict(kinds[(seed + a) % len(kinds)])
@@ -80,7 +105,7 @@ def _gutentag_series(base: str, channels: int, seed: int):
 def _ours(base: str, channels: int):
     from anomaly_lab.modalities.timeseries import TimeSeriesGenerator
 
-    kinds = ["mode_correlation"] if base == "random_mode_jump" else OUR_KINDS
+    kinds = [OUR_NAME[k["kind"]] for k in gutentag_kinds(base)]
     return TimeSeriesGenerator(
         length=LENGTH,
         channels=channels,
@@ -120,7 +145,7 @@ def run(quick: bool = False) -> list[dict]:
                 gt_rates.append(len(gts) / t)
             mine, peer = statistics.median(ours_rates), statistics.median(gt_rates)
             points = LENGTH * channels
-            kinds = "mode_correlation" if base == "random_mode_jump" else f"{len(OUR_KINDS)} kinds"
+            kinds = ", ".join(OUR_NAME[k["kind"]] for k in gutentag_kinds(base))
             out.append(
                 {
                     "name": f"series/s, {base}, {channels} ch, T={LENGTH:,}",
