@@ -76,8 +76,15 @@ def export_series_files(
     into ``out_dir``; returns ``{"files": [...], "rows": size}``. A source file's original
     timestamps (its key column) are kept in TimeEval's ``timestamp`` column."""
     from anomaly_lab.core.splits import split_indices
+    from anomaly_lab.modalities.timeseries.generator import TimeSeriesGenerator
 
     SERIES_FORMATS[fmt]  # an unknown format: one line naming the known ones
+    if not isinstance(generator, TimeSeriesGenerator):
+        raise ConfigError(
+            f"export.format={fmt} writes time series; use it with data=timeseries (got {type(generator).__name__})"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
     os.makedirs(out_dir, exist_ok=True)
     indices = list(split_indices(split, size, start))
     files = []
@@ -85,7 +92,7 @@ def export_series_files(
         chunk = indices[lo : lo + batch_size]
         batch = generator.generate(torch.as_tensor(chunk))
         x, label = batch["x"].cpu().numpy(), batch["label"].cpu().numpy()
-        stamps = generator.timestamps(chunk) if hasattr(generator, "timestamps") else [None] * len(chunk)
+        stamps = generator.timestamps(chunk)
         for row, index in enumerate(chunk):  # one file a series: the file writes are the per-sample work
             path = os.path.join(out_dir, f"{split}-{index:09d}.csv")
             files.append(os.path.basename(write_series_file(path, fmt, x[row], label[row], stamps[row])))

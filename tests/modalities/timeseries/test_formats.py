@@ -92,5 +92,7 @@ def test_tsb_ad_source_and_label_options(tmp_path):
         load_table(str(tmp_path / "u.csv"), label="nosuch")
     with pytest.raises(ConfigError, match="label column"):
         load_table(str(tmp_path / "u.csv"), columns=["a", "Label"])
+    with pytest.raises(ConfigError, match="data=timeseries"):
+        export_series_files(object(), str(tmp_path / "o"), "timeeval")
     with pytest.raises(ConfigError, match="time-series file format"):
         write_series_file(str(tmp_path / "x.csv"), "hdf5", np.zeros((3, 1)), np.zeros(3))
