@@ -7,7 +7,10 @@ channel). GutenTAG builds one series per call (its ``TimeSeries.generate``, the 
 beforehand, so only generation is timed); ours makes a batch of 64 (``TimeSeriesGenerator.generate``,
 which also returns the clean series, the per-channel labels and the event table). The two are timed
 interleaved, several rounds, and each row reports the median of the rounds; ``ratio`` = ours /
-GutenTAG in series/s (points/s = series/s x length x channels).
+GutenTAG in series/s (points/s = series/s x length x channels). Both run on one thread: GutenTAG's
+numpy work is single-threaded, and on a shared 2-core machine torch's second OpenMP thread mostly
+waits at barriers (measured on a loaded machine: 10x slower with 2 threads than with 1), which
+would measure the machine's load rather than the generator.
 
 Anomaly kinds (GutenTAG's name -> ours): platform, mean -> level_shift, amplitude, extremum,
 frequency, variance, pattern, pattern-shift -> pattern_shift on periodic bases; the subset GutenTAG
@@ -123,7 +126,8 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, threads: int = 1) -> list[dict]:
+    torch.set_num_threads(threads)  # bench/run_all.py restores the count after this module
     rounds = 3 if quick else 5
     gt_series = 4 if quick else 8  # GutenTAG series a round (one at a time)
     bases = ["sine", "random_mode_jump"] if quick else list(BASES)
@@ -153,7 +157,8 @@ def run(quick: bool = False) -> list[dict]:
                     "baseline": peer,
                     "unit": "series/s",
                     "ratio": mine / peer,
-                    "notes": f"median of {rounds} interleaved rounds; batch {BATCH} vs GutenTAG one at a time; "
+                    "notes": f"median of {rounds} interleaved rounds, {threads} thread; batch {BATCH} vs GutenTAG "
+                    "one at a time; "
                     f"3 anomalies a series ({kinds}); points/s ours {mine * points:,.0f}, "
                     f"GutenTAG {peer * points:,.0f}",
                 }
