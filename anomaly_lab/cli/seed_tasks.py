@@ -58,6 +58,7 @@ NOISE_KEYS = {
     "noise_kind",
     "missing",
     "non_numeric",
+    "key_format",
 }
 TRAIN_KEYS = {
     "columns",
@@ -79,6 +80,7 @@ TRAIN_KEYS = {
     "missing",
     "non_numeric",
     "alpha",
+    "key_format",
 }
 
 
@@ -116,15 +118,31 @@ def _ratio(params: dict) -> float:
     return value
 
 
+def _columns(params: dict, where: str) -> list[str]:
+    """``columns`` as a list of names: one name given as a string is one column (not its letters)."""
+    columns = params.get("columns") or []
+    if isinstance(columns, str):
+        return [columns]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise ConfigError(f"{where}.columns={columns!r} must be a column name or a list of column names")
+    return columns
+
+
 def _load(params: dict, where: str) -> Table:
-    path = str(_need(params, "path", where))
+    path = _need(params, "path", where)
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{where}.path={path!r} must be the path of a CSV file (a text)")
     kw = dict(
         key=params.get("key"),
-        columns=params.get("columns") or (),
+        columns=_columns(params, where),
         nrows=params.get("nrows"),
         missing=params.get("missing", "error"),
         non_numeric=params.get("non_numeric", "error"),
+        key_format=params.get("key_format"),
+        label=None,  # the seed's CSVs: every named column is data
     )
+    if kw["key"] is not None and not isinstance(kw["key"], str):
+        raise ConfigError(f"{where}.key={kw['key']!r} must be a column name")
     mode = check_choice(f"{where}.csv_mode", params.get("csv_mode", "single"), ("single", "multi"))
     if mode == "single":
         return load_table(path, **kw)
@@ -132,9 +150,21 @@ def _load(params: dict, where: str) -> Table:
     if not files:
         raise DataFileError(f"csv_mode=multi found no file matching {path + '*.csv'!r}")
     key = kw["key"]
-    frames = [
-        pd.read_csv(f, nrows=kw["nrows"]).set_index(key) if key else pd.read_csv(f, nrows=kw["nrows"]) for f in files
-    ]
+    if kw["nrows"] is not None and (
+        isinstance(kw["nrows"], bool) or not isinstance(kw["nrows"], int) or kw["nrows"] < 1
+    ):
+        raise ConfigError(f"nrows={kw['nrows']!r} must be a positive integer or null")
+    frames = []
+    for f in files:
+        try:
+            frame = pd.read_csv(f, nrows=kw["nrows"])
+        except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DataFileError(f"cannot read {f!r} as CSV: {str(err).splitlines()[0]}") from err
+        if key and key not in frame.columns:
+            raise DataFileError(
+                f"key column {key!r} is not in {f!r} (csv_mode=multi); its columns are {list(frame.columns)}"
+            )
+        frames.append(frame.set_index(key) if key else frame)
     combined = pd.concat(frames, axis=1).sort_index(axis=1).reset_index()
     with tempfile.TemporaryDirectory() as tmp:  # one table, read with the same checks as a single file
         merged = os.path.join(tmp, "combined.csv")
@@ -333,6 +363,42 @@ def write_vae_outputs(results: list[AnoResult], outdir: str, imdir: str = "") ->
     return written
 
 
+def check_out_dir(outdir: str) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written: one that is a
+    file, one under a file, or one in (or at) a read-only place (one line each)."""
+    if not isinstance(outdir, str) or not outdir:
+        raise ConfigError(f"output folder {outdir!r} must be a path")
+    path = os.path.abspath(outdir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise DataFileError(f"output folder {outdir!r} is a file; give a folder (-d)")
+    probe = path
+    while not os.path.exists(probe):  # the nearest part of the path that exists
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise DataFileError(f"output folder {outdir!r} is under {probe!r}, which is a file; give a folder (-d)")
+    try:  # os.access says yes to root even where a write fails (a read-only mount): try one
+        fd, name = tempfile.mkstemp(prefix=".anomaly-lab-write-check-", dir=probe)
+        os.close(fd)
+        os.remove(name)
+    except OSError as err:
+        raise DataFileError(f"output folder {outdir!r} cannot be written ({probe!r}: {err.strerror})") from err
+
+
+def _writing(outdir: str):
+    """OSErrors while writing the outputs as one line (the folder checked first; a disk can still fill)."""
+
+    class _Writing:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, exc_type, exc, tb):
+            if isinstance(exc, OSError):
+                raise DataFileError(f"cannot write the outputs into {outdir!r}: {exc}") from exc
+            return False
+
+    return _Writing()
+
+
 def run_ano(payload: dict, outdir: str, seed: int | None = None) -> list[str]:
     """The whole ``ano`` task on the seed's JSON object; returns the paths written."""
     if not isinstance(payload, dict):
@@ -341,8 +407,17 @@ def run_ano(payload: dict, outdir: str, seed: int | None = None) -> list[str]:
         )
     _unknown(payload, {"train_params", "noise_params", "imdir"}, "ano input")
     imdir = payload.get("imdir", "") or ""
-    if payload.get("noise_params") is not None:
-        return write_noise_outputs(noise_anomalies(payload["noise_params"], seed), outdir, imdir)
-    if payload.get("train_params") is None:
+    if not isinstance(imdir, str):
+        raise ConfigError(f"imdir={imdir!r} must be a folder path or empty")
+    if payload.get("noise_params") is None and payload.get("train_params") is None:
         raise ConfigError("ano input needs noise_params (noise injection) or train_params (LSTM-VAE generation)")
-    return write_vae_outputs(vae_anomalies(payload["train_params"], seed), outdir, imdir)
+    check_out_dir(outdir)
+    if imdir:
+        check_out_dir(imdir)
+    if payload.get("noise_params") is not None:
+        results = noise_anomalies(payload["noise_params"], seed)
+        with _writing(outdir):
+            return write_noise_outputs(results, outdir, imdir)
+    results = vae_anomalies(payload["train_params"], seed)
+    with _writing(outdir):
+        return write_vae_outputs(results, outdir, imdir)

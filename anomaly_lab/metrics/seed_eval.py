@@ -117,6 +117,8 @@ def seed_evaluate(targets: Sequence[Sequence], candidates: Sequence[Sequence], k
     targets, candidates = _rows(targets, "targets"), _rows(candidates, "candidates")
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise ConfigError(f"range={k!r} must be a non-negative integer (steps either side of a target)")
+    if k > 2**62:  # a tensor index holds 63 bits; no series is that long
+        raise ConfigError(f"range={k} is too large; give a non-negative integer of at most 2**62 steps")
     if not targets:
         raise ConfigError("'targets' has no rows; give at least one row of 0/1 values")
     if len(candidates) != len(targets):

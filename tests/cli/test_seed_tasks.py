@@ -198,3 +198,106 @@ def test_vae_path_labels_the_rows_it_changes(csv, tmp_path):
         vae_anomalies({**params, "sequence_length": 1})
     with pytest.raises(ConfigError, match="sampling"):
         vae_anomalies({**params, "sampling": "median"})
+
+
+# --- bad inputs through the real command line: exit code 2 and exactly one `error:` line ---
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "anomaly_lab.cli.main", *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+
+
+def assert_one_error_line(res, match):
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stderr and match in lines[0], lines[0]
+
+
+def day_first_csv(tmp_path, days=40, start="2021-01-01"):
+    dates = pd.date_range(start, periods=days, freq="D")
+    pd.DataFrame({"date": dates.strftime("%d/%m/%Y"), "v": np.arange(days, dtype=float) + 1.0}).to_csv(
+        tmp_path / "dmy.csv", index=False
+    )
+    return str(tmp_path / "dmy.csv"), dates
+
+
+def test_day_first_dates_are_read_as_dates_not_text(tmp_path):
+    path, dates = day_first_csv(tmp_path)  # days up to 31: only day-first reads every value
+    params = noise_params(path, columns="v", dates=[["05/01/2021", "15/01/2021"]], anomally_normal_ratio=0.1)
+    (res,) = noise_anomalies(params)
+    assert list(res.frame.columns) == ["v"]  # "columns": "v" is one column, not its letters
+    # (5 Jan, 15 Jan]: ten days, 6..15 January; as text the 'dates' would select other rows
+    assert res.clean["v"].tolist() == [float(d) for d in range(6, 16)]
+    assert res.frame.index[0] == pd.Timestamp("2021-01-06")
+    # an explicit key_format gives the same rows, and ISO bounds are read too
+    (same,) = noise_anomalies({**params, "key_format": "%d/%m/%Y", "dates": [["2021-01-05", "2021-01-15"]]})
+    assert same.clean.equals(res.clean)
+
+
+def test_ambiguous_dates_need_key_format(tmp_path):
+    path, _ = day_first_csv(tmp_path, days=12, start="2021-01-01")  # 01/01 .. 12/01: day and month both <= 12
+    params = noise_params(path, columns=["v"], dates=[["02/01/2021", "06/01/2021"]], anomally_normal_ratio=0.2)
+    with pytest.raises(DataFileError, match="key_format"):
+        noise_anomalies(params)
+    (res,) = noise_anomalies({**params, "key_format": "%d/%m/%Y"})
+    assert res.clean["v"].tolist() == [3.0, 4.0, 5.0, 6.0]  # 3..6 January, not 1 February .. 1 June
+
+
+def write_input(tmp_path, payload, name="in.json"):
+    (tmp_path / name).write_text(json.dumps(payload))
+    return str(tmp_path / name)
+
+
+def test_cli_refuses_unreadable_or_ambiguous_date_keys(tmp_path):
+    path, _ = day_first_csv(tmp_path, days=12)
+    params = noise_params(path, columns=["v"], dates=[["02/01/2021", "06/01/2021"]], anomally_normal_ratio=0.2)
+    res = run_cli("ano", "-f", write_input(tmp_path, {"noise_params": params}), "-d", str(tmp_path / "o1"))
+    assert_one_error_line(res, "key_format")
+    pd.DataFrame({"date": ["soon", "later", "never"], "v": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "t.csv", index=False)
+    params = noise_params(str(tmp_path / "t.csv"), columns=["v"], dates=[["a", "z"]])
+    res = run_cli("ano", "-f", write_input(tmp_path, {"noise_params": params}), "-d", str(tmp_path / "o2"))
+    assert_one_error_line(res, "neither numbers nor dates")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_cli_refuses_output_folders_that_cannot_be_written(csv, tmp_path):
+    payload = write_input(tmp_path, {"noise_params": noise_params(csv)})
+    (tmp_path / "afile").write_text("x")
+    res = run_cli("ano", "-f", payload, "-d", str(tmp_path / "afile"))
+    assert_one_error_line(res, "is a file")
+    res = run_cli("ano", "-f", payload, "-d", str(tmp_path / "afile" / "sub" / "dir"))
+    assert_one_error_line(res, "which is a file")
+    if os.geteuid() == 0:  # root writes through permission bits; a read-only filesystem refuses everyone
+        readonly = "/proc/anomaly-lab-out"
+    else:
+        (tmp_path / "ro").mkdir()
+        os.chmod(tmp_path / "ro", 0o555)
+        readonly = str(tmp_path / "ro" / "out")
+    res = run_cli("ano", "-f", payload, "-d", readonly)
+    assert_one_error_line(res, "cannot be written")
+    assert not os.path.exists(readonly)
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_cli_refuses_a_multi_csv_without_the_key_and_a_huge_range(tmp_path):
+    dates = pd.date_range("2021-01-01", periods=20, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"date": dates, "a": np.arange(20.0)}).to_csv(tmp_path / "part_a.csv", index=False)
+    pd.DataFrame({"when": dates, "b": np.arange(20.0)}).to_csv(tmp_path / "part_b.csv", index=False)
+    params = noise_params(
+        str(tmp_path / "part_"), csv_mode="multi", columns=[], dates=[["2021-01-01 03:00:00", "2021-01-01 09:00:00"]]
+    )
+    res = run_cli("ano", "-f", write_input(tmp_path, {"noise_params": params}), "-d", str(tmp_path / "o"))
+    assert_one_error_line(res, "key column 'date' is not in")
+    assert not (tmp_path / "o").exists()
+    huge = write_input(tmp_path, {"targets": [[0, 1, 0]], "candidates": [[0, 1, 0]], "range": 10**30}, "eval.json")
+    res = run_cli("eval", "-f", huge, "-d", str(tmp_path / "e"))
+    assert_one_error_line(res, "range=")

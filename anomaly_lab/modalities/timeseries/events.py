@@ -3,7 +3,8 @@
 Events are fixed-width tensors ``(B, E)`` (E = the most events a series can hold); a slot with
 ``kind == -1`` is empty. ``start`` is the first step, ``length`` the number of steps, ``channel``
 the channel it changes (-1: every selected channel), ``strength`` and ``sign`` its size and
-direction. The kinds are named in :data:`ALL_KINDS` (the event label's ``kind`` indexes it).
+direction. ``kind`` is the kind's id, its position in :data:`ALL_KINDS` (the registry in
+:mod:`~anomaly_lab.modalities.timeseries.kinds`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.kinds import (
+    ALL_KINDS,
+    DEFAULT_KINDS,
+    KINDS,
+    PATTERN_SHIFT_MIN_LENGTH,
+    SEED_KINDS,
+)
 
-#: GutenTAG's kinds of anomalies, made here for any base series
-KINDS = ("extremum", "level_shift", "platform", "amplitude", "trend", "variance", "frequency", "pattern")
-#: the seed's modes: multiplicative points and boxes, and its README's Gaussian noise (points and boxes)
-SEED_KINDS = ("seed_point", "seed_wave", "gaussian_point", "gaussian_wave")
-ALL_KINDS = KINDS + SEED_KINDS
+__all__ = ["ALL_KINDS", "DEFAULT_KINDS", "KINDS", "SEED_KINDS", "Events", "FixedPlacement", "RandomPlacement"]
+
 CHANNEL_MODES = ("one", "all")
 SIGNS = ("both", "p", "n")
 
@@ -63,8 +68,11 @@ class Events:
         }
 
 
+_KIND_IDS = torch.tensor([ALL_KINDS.index(k) for k in KINDS], dtype=torch.int64)
+
+
 def kind_weights(kinds) -> list[float]:
-    """Probabilities over :data:`KINDS` from a list of names (uniform) or ``{name: weight}``."""
+    """Probabilities over :data:`KINDS` (in its order) from a list of names (uniform) or ``{name: weight}``."""
     if isinstance(kinds, str):
         kinds = [kinds]
     if isinstance(kinds, Mapping):
@@ -114,7 +122,7 @@ class RandomPlacement:
 
     def __init__(
         self,
-        kinds=KINDS,
+        kinds=DEFAULT_KINDS,
         count=(1, 3),
         length=(8, 32),
         strength=(1.0, 2.0),
@@ -136,7 +144,7 @@ class RandomPlacement:
     def config_dict(self) -> dict:
         return {
             "placement": "random",
-            "kinds": dict(zip(KINDS, self.weights)),
+            "kinds": {k: w for k, w in zip(KINDS, self.weights) if k in DEFAULT_KINDS or w > 0},
             "count": list(self.count),
             "length": list(self.length),
             "strength": list(self.strength),
@@ -152,9 +160,14 @@ class RandomPlacement:
         n = rng.integers("events/count", (), self.count[1] + 1, low=self.count[0])  # (B,)
         cum = torch.tensor(self.weights, dtype=torch.float64, device=device).cumsum(0)
         u = rng.uniform64("events/kind", (e,)).to(device) * (1 - 1e-12)
-        kind = torch.searchsorted(cum, u.contiguous(), right=True).clamp(max=len(KINDS) - 1)
+        last = max(i for i, w in enumerate(self.weights) if w > 0)
+        drawn = torch.searchsorted(cum, u.contiguous(), right=True).clamp(max=last)
+        kind = _KIND_IDS.to(device)[drawn]  # position in KINDS -> id (position in ALL_KINDS)
         length = rng.integers("events/length", (e,), self.length[1] + 1, low=self.length[0])
-        length = torch.where(kind == KINDS.index("extremum"), torch.ones_like(length), length)
+        length = torch.where(kind == ALL_KINDS.index("extremum"), torch.ones_like(length), length)
+        length = torch.where(
+            kind == ALL_KINDS.index("pattern_shift"), length.clamp(min=PATTERN_SHIFT_MIN_LENGTH), length
+        )
         gap = self.min_gap
         avail = steps - 2 * gap + gap  # sum of (length + gap) over the events that fit
         need = (length + gap).cumsum(1)
@@ -200,6 +213,11 @@ class FixedPlacement:
             kind = check_choice(f"anomalies.positions[{i}].kind", p.get("kind"), KINDS)
             start = check_range(f"anomalies.positions[{i}].start", p.get("start"), 0, integer=True)
             length = check_range(f"anomalies.positions[{i}].length", p.get("length", 1), 1, integer=True)
+            if kind == "pattern_shift" and length < PATTERN_SHIFT_MIN_LENGTH:
+                raise ConfigError(
+                    f"anomalies.positions[{i}].length={length}: a pattern_shift needs at least "
+                    f"{PATTERN_SHIFT_MIN_LENGTH} steps"
+                )
             channel = p.get("channel", -1)
             channel = (
                 -1
@@ -211,7 +229,7 @@ class FixedPlacement:
                 raise ConfigError(f"anomalies.positions[{i}].sign={sign_value!r} must be 1 or -1")
             rows.append(
                 (
-                    KINDS.index(kind),
+                    ALL_KINDS.index(kind),
                     start,
                     1 if kind == "extremum" else length,
                     channel,
@@ -235,7 +253,7 @@ class FixedPlacement:
         return {
             "placement": "fixed",
             "positions": [
-                {"kind": KINDS[k], "start": s, "length": n, "channel": c, "strength": st, "sign": sg}
+                {"kind": ALL_KINDS[k], "start": s, "length": n, "channel": c, "strength": st, "sign": sg}
                 for k, s, n, c, st, sg in self.rows
             ],
         }

@@ -57,7 +57,12 @@ def make_injector(anomalies: Mapping | None):
 
 class TableWindows:
     """Clean series cut from a file's series: windows of ``length`` rows at a per-sample start
-    (the whole series when ``length`` is None or longer), optionally z-scored per column."""
+    (the whole series when ``length`` is None or longer), optionally z-scored per column.
+
+    A file with a label column (TimeEval's ``is_anomaly``, TSB-AD's ``Label``, or ``label: <name>``)
+    keeps it as ground truth: :attr:`labels` ``(N,)``, which the generator adds to every window's
+    labels on all channels; the key column's values (a TimeEval file's timestamps) are :attr:`key`.
+    """
 
     def __init__(
         self,
@@ -69,17 +74,21 @@ class TableWindows:
         non_numeric: str = "error",
         normalize: bool = False,
         rows: Sequence[int] | None = None,
+        label: str | None = "auto",
     ):
-        table = load_table(path, key, columns, nrows, missing, non_numeric)
-        values = table.values
+        table = load_table(path, key, columns, nrows, missing, non_numeric, label)
+        values, labels, keys = table.values, table.labels, table.key
         if rows is not None:
             if len(rows) != 2 or not 0 <= rows[0] < rows[1] <= len(values):
                 raise ConfigError(f"source.rows={list(rows)} must be [first, end) within the file's {len(values)} rows")
-            values = values[rows[0] : rows[1]]
+            values, keys = values[rows[0] : rows[1]], keys[rows[0] : rows[1]]
+            labels = labels[rows[0] : rows[1]] if labels is not None else None
         if normalize:
             sd = values.std(0, ddof=1) if len(values) > 1 else np.ones(values.shape[1])
             values = (values - values.mean(0)) / np.where(sd > 0, sd, 1.0)
         self.values = values
+        self.labels = labels
+        self.key = keys
         self.columns = table.columns
         self.options = {
             "path": str(path),
@@ -91,13 +100,23 @@ class TableWindows:
             "normalize": bool(normalize),
             "rows": list(rows) if rows else None,
         }
+        if label != "auto":
+            self.options["label"] = label
+        if table.label_column is not None:  # only then, so a file without one describes itself as before
+            self.options["label_column"] = table.label_column
+
+    def steps(self, rng: CounterRNG, length: int) -> Tensor | None:
+        """``(B, length)`` row numbers of each sample's window (None: the whole file)."""
+        n = self.values.shape[0]
+        if length >= n:
+            return None
+        start = rng.integers("source/start", (), n - length + 1)
+        return start[:, None] + torch.arange(length, device=rng.device)[None, :]
 
     def make(self, rng: CounterRNG, length: int, series: Tensor) -> Tensor:
-        n = series.shape[0]
-        if length >= n:
-            return series.expand(len(rng), n, series.shape[1]).clone()
-        start = rng.integers("source/start", (), n - length + 1)
-        steps = start[:, None] + torch.arange(length, device=series.device)[None, :]
+        steps = self.steps(rng, length)
+        if steps is None:
+            return series.expand(len(rng), series.shape[0], series.shape[1]).clone()
         return series[steps]
 
 
@@ -114,8 +133,8 @@ class TimeSeriesGenerator:
       (-1: all channels).
 
     Args:
-        length, channels, shapes, period, amplitude, offset, noise: the synthetic base series
-            (see :class:`BaseSeries`); ignored but ``length`` when ``source`` is given.
+        length, channels, shapes, period, amplitude, offset, noise, shape_options: the synthetic
+            base series (see :class:`BaseSeries`); ignored but ``length`` when ``source`` is given.
         source: ``{path, key, columns, nrows, missing, non_numeric, normalize, rows}``: cut the
             clean series from a file instead (``length: null`` = the whole file).
         anomalies: ``{mode: kinds | seed | none, ...}`` (see :func:`make_injector`).
@@ -131,6 +150,7 @@ class TimeSeriesGenerator:
         amplitude=(0.8, 1.2),
         offset=(-0.5, 0.5),
         noise=(0.02, 0.05),
+        shape_options: Mapping | None = None,
         source: Mapping | None = None,
         anomalies: Mapping | None = None,
         seed: int = 0,
@@ -151,11 +171,17 @@ class TimeSeriesGenerator:
             self.channels = len(self.table.columns)
             self.channel_names = list(self.table.columns)
             self._series = torch.as_tensor(self.table.values, dtype=torch.float32, device=self.device)
+            self._file_labels = (
+                torch.as_tensor(self.table.labels, dtype=torch.bool, device=self.device)
+                if self.table.labels is not None
+                else None
+            )
             self.base = None
         else:
             if length is None:
                 raise ConfigError("length=null needs a source file; give the number of steps of synthetic series")
-            self.base = BaseSeries(shapes, channels, length, period, amplitude, offset, noise)
+            options = _plain(shape_options) if shape_options is not None else None
+            self.base = BaseSeries(shapes, channels, length, period, amplitude, offset, noise, options)
             self.length, self.channels = length, channels
             self.channel_names = [f"{s}{c}" for c, s in enumerate(self.base.channel_shapes)]
         self.anomalies = _plain(anomalies) if anomalies is not None else {"mode": "kinds"}
@@ -190,6 +216,18 @@ class TimeSeriesGenerator:
             return len(inj.rows)
         return inj.count[1]
 
+    def timestamps(self, indices) -> list[list | None]:
+        """Each sample's step stamps: a source file's key values of its window (a TimeEval file's
+        original timestamps), None for synthetic series (their steps are 0 .. T-1)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        if self.table is None:
+            return [None] * len(idx)
+        steps = self.table.steps(CounterRNG(self.seed, idx.to(self.device)), self.length)
+        keys = self.table.key
+        if steps is None:
+            return [list(keys)] * len(idx)
+        return [list(keys[row]) for row in steps.cpu().numpy()]
+
     def codec(self):
         from anomaly_lab.modalities.timeseries.codec import TimeSeriesCodec
 
@@ -218,7 +256,12 @@ class TimeSeriesGenerator:
         else:
             events = self.injector.place(rng, t, c)
             x, labels = apply_events(clean, events, rng)
-        label = labels.any(-1)
+        if self.table is not None and self._file_labels is not None:  # the file's own anomalies, all channels
+            steps = self.table.steps(rng, self.length)
+            file_labels = self._file_labels[steps] if steps is not None else self._file_labels.expand(b, t)
+            labels = labels | file_labels[:, :, None]
+        label = labels[:, :, 0] if c == 1 else labels.any(-1)  # one channel: its labels (any() over a
+        # size-1 dimension is a slow reduction on CPU)
         return {
             "x": x,
             "clean": clean,

@@ -1,22 +1,12 @@
 """Batched anomaly injection with exact labels.
 
-:func:`apply_events` writes non-overlapping events of GutenTAG's kinds into a batch of series at
-once; every kind is computed from the clean series, so no anomaly reads or overwrites another.
-With ``mu`` and ``sd`` each channel's mean and standard deviation over the series, ``s`` an
-event's strength, ``g`` its sign (+1/-1) and ``r`` the step within the event of length ``L``:
+:func:`apply_events` writes non-overlapping events of the registered kinds (see
+:mod:`~anomaly_lab.modalities.timeseries.kinds` for each kind's formula) into a batch of series
+at once. Every kind is computed from the clean series, so no anomaly reads or overwrites another,
+and only inside its events' windows: for each kind present, the windows of its events are gathered,
+the kind's function runs on them, and the results are scattered back.
 
-- ``extremum`` (one step): ``x + 2 s g sd``;
-- ``level_shift``: ``x + s g sd``;   ``platform``: the constant ``mu + s g sd``;
-- ``amplitude``: ``mu + (x - mu) a`` with ``a = 1 + s`` (g > 0) or ``1 / (1 + s)``;
-- ``trend``: ``x + 2 s g sd (r + 1) / L`` (a ramp);
-- ``variance``: ``x + s sd n`` with Gaussian ``n``;
-- ``frequency``: the series read ``f`` times faster (g > 0, ``f = 1 + s``) or slower
-  (``1 / (1 + s)``) on from the step before the event, linearly interpolated: step ``r`` takes
-  the value at ``start - 1 + (r + 1) f`` (so the event's first step already differs);
-- ``pattern``: the shape bent, ``mu + sd sign(d) |d|^p`` with ``d = (x - mu) / sd`` and
-  ``p = 1 / (1 + s)`` (squarer, g > 0) or ``1 + s`` (peakier).
-
-:func:`inject_seed` reproduces the seed's modes (multiplicative points ``x(1 + noise)`` /
+:class:`SeedNoise` reproduces the seed's modes (multiplicative points ``x(1 + noise)`` /
 ``x(1 - noise)`` on ``int(T * ratio)`` rows drawn without replacement, and boxes of
 ``wave_length`` rows that stack where they overlap) and its README's intent, additive Gaussian
 noise scaled by each channel's standard deviation; every changed row is labelled.
@@ -31,7 +21,8 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
-from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, SIGNS, Events, _signs
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, SIGNS, Events, _signs
+from anomaly_lab.modalities.timeseries.kinds import KIND_REGISTRY, Window, normals_at
 
 NOISE_KINDS = ("multiplicative", "gaussian")
 
@@ -59,57 +50,66 @@ def event_map(events: Events, steps: int) -> Tensor:
 
 def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[Tensor, Tensor]:
     """Inject ``events`` (non-overlapping in time) into clean ``x`` ``(B, T, C)``; returns the
-    anomalous series and the labels ``(B, T, C)`` bool."""
+    anomalous series and the labels ``(B, T, C)`` bool.
+
+    Work is proportional to the events' steps, not to ``B T C``: per kind present (a loop over
+    kinds, not samples), its events' windows are gathered, computed and scattered back.
+    """
     b, t, c = x.shape
     device = x.device
-    if events.start.shape[1] == 0:
-        return x.clone(), torch.zeros(b, t, c, dtype=torch.bool, device=device)
-    ev = event_map(events, t)
-    inside = ev >= 0
-    slot = ev.clamp(min=0)
-
-    def per_step(field: Tensor) -> Tensor:
-        return torch.take_along_dim(field, slot, 1)[:, :, None]  # (B, T, 1)
-
-    kind = torch.where(inside, torch.take_along_dim(events.kind, slot, 1), torch.full_like(ev, -1))[:, :, None]
-    start, length = per_step(events.start), per_step(events.length)
-    channel = per_step(events.channel)
-    s = per_step(events.strength).to(x.dtype)
-    g = per_step(events.sign).to(x.dtype)
-    chans = torch.arange(c, device=device)[None, None, :]
-    mask = (kind >= 0) & ((channel == -1) | (channel == chans))
-    mu, sd = channel_stats(x)
-    steps = torch.arange(t, device=device)[None, :, None]
-    r = (steps - start).to(x.dtype)
     y = x.clone()
-    present = set(torch.unique(kind[kind >= 0]).tolist())
-    for k in sorted(present):  # a loop over anomaly kinds, not samples
-        name = KINDS[k]
-        if name == "extremum":
-            new = x + 2 * s * g * sd
-        elif name == "level_shift":
-            new = x + s * g * sd
-        elif name == "platform":
-            new = (mu + s * g * sd).expand_as(x)
-        elif name == "amplitude":
-            new = mu + (x - mu) * torch.where(g > 0, 1 + s, 1 / (1 + s))
-        elif name == "trend":
-            new = x + 2 * s * g * sd * (r + 1) / length.to(x.dtype)
-        elif name == "variance":
-            new = x + s * sd * rng.normal("inject/variance", (t, c)).to(x.dtype)
-        elif name == "frequency":
-            f = torch.where(g > 0, 1 + s, 1 / (1 + s))
-            pos = (start.to(x.dtype) - 1 + (r + 1) * f).clamp(0, t - 1).expand(b, t, c)
-            lo = pos.floor().to(torch.int64)
-            hi = (lo + 1).clamp(max=t - 1)
-            w = pos - lo.to(x.dtype)
-            new = torch.gather(x, 1, lo) * (1 - w) + torch.gather(x, 1, hi) * w
-        else:  # pattern
-            d = (x - mu) / sd
-            p = torch.where(g > 0, 1 / (1 + s), 1 + s)
-            new = mu + sd * torch.sign(d) * d.abs().pow(p)
-        y = torch.where(mask & (kind == k), new, y)
-    return y, mask
+    labels = torch.zeros(b, t, c, dtype=torch.bool, device=device)
+    if events.start.shape[1] == 0:
+        return y, labels
+    live = events.valid & (events.length > 0)
+    if not bool(live.any()):
+        return y, labels
+    mu, sd = channel_stats(x)
+    chans = torch.arange(c, device=device)
+
+    for k in torch.unique(events.kind[live]).tolist():  # a loop over anomaly kinds, not samples
+        fn = KIND_REGISTRY[ALL_KINDS[k]].obj
+        if fn is None:
+            raise ValueError(f"anomaly kind {ALL_KINDS[k]!r} is not placed per event (it is made by SeedNoise)")
+        row, slot = torch.nonzero(live & (events.kind == k), as_tuple=True)
+        start = events.start[row, slot]
+        length = events.length[row, slot]
+        written = torch.minimum(length, t - start)  # steps past the series end are not written
+        width = int(written.max())
+        r_int = torch.arange(width, device=device)[None, :]
+        steps = (start[:, None] + r_int).clamp(max=t - 1)  # (N, L)
+        inside = r_int < written[:, None]  # (N, L)
+        rows = row[:, None].expand_as(steps)
+
+        def normal(stream: str, rows=rows, steps=steps) -> Tensor:
+            # the values of rng.normal(stream, (T, C)) at the window's cells, drawn for those cells only
+            cells = steps[:, :, None] * c + chans
+            flat_rows = rows[:, :, None].expand_as(cells)
+            return normals_at(rng, stream, (t, c), flat_rows.reshape(-1), cells.reshape(-1)).view(cells.shape)
+
+        window = Window(
+            x=x[rows, steps],
+            r=(r_int.to(x.dtype)[:, :, None]).expand(len(row), width, 1),
+            start=start[:, None, None],
+            length=length[:, None, None],
+            s=events.strength[row, slot].to(x.dtype)[:, None, None],
+            g=events.sign[row, slot].to(x.dtype)[:, None, None],
+            mu=mu[row],
+            sd=sd[row],
+            row=row,
+            steps=steps,
+            series=x,
+            normal=normal,
+        )
+        new = fn(window)
+        channel = events.channel[row, slot][:, None]
+        cmask = (channel == -1) | (channel == chans[None, :])  # (N, C)
+        keep = inside.reshape(-1)
+        flat_rows, flat_steps = rows.reshape(-1)[keep], steps.reshape(-1)[keep]
+        cm = cmask[:, None, :].expand(-1, width, -1).reshape(-1, c)[keep]
+        y[flat_rows, flat_steps] = torch.where(cm, new.reshape(-1, c)[keep], window.x.reshape(-1, c)[keep])
+        labels[flat_rows, flat_steps] = cm
+    return y, labels
 
 
 class SeedNoise:

@@ -6,7 +6,7 @@ import torch
 
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.core.rng import CounterRNG
-from anomaly_lab.modalities.timeseries.events import ALL_KINDS, KINDS, FixedPlacement, RandomPlacement
+from anomaly_lab.modalities.timeseries.events import ALL_KINDS, DEFAULT_KINDS, FixedPlacement, RandomPlacement
 from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events, channel_stats, event_map
 
 
@@ -80,7 +80,7 @@ def test_all_channel_events_and_batches_mixing_kinds():
     cover = event_map(ev, 200) >= 0
     assert torch.equal(labels, cover[:, :, None].expand(-1, -1, 3))
     assert not bool(((y != x) & ~labels).any())
-    assert len(set(ev.kind[ev.valid].tolist())) == len(KINDS)  # every kind in one batch
+    assert len(set(ev.kind[ev.valid].tolist())) == len(DEFAULT_KINDS)  # every default kind in one batch
 
 
 def test_seed_points_are_multiplicative_and_exact():
