@@ -193,20 +193,27 @@ def row_shape(column: pa.ChunkedArray | pa.Array, name: str = "column") -> tuple
 
 
 def dense_array(
-    column: pa.ChunkedArray | pa.Array, name: str, dtype, shape: tuple[int, ...] | None = None
+    column: pa.ChunkedArray | pa.Array,
+    name: str,
+    dtype=None,
+    shape: tuple[int, ...] | None = None,
+    found: tuple[tuple[int, ...], pa.Array] | None = None,
 ) -> np.ndarray:
-    """A list column as a writable ``(rows, *shape)`` array of ``dtype``.
+    """A list column as a writable ``(rows, *shape)`` array of ``dtype`` (``None``: as stored).
 
     ``shape`` is the expected per-row shape; the column may hold it nested to any depth (or flat),
-    as long as the number of values per row agrees."""
+    as long as the number of values per row agrees. ``found`` is ``row_shape(column)`` when the
+    caller has it already."""
     rows = len(column)
-    found, leaves = row_shape(column, name)
+    found_shape, leaves = found if found is not None else row_shape(column, name)
     if shape is None:
-        shape = found
-    elif math.prod(found) != math.prod(shape):
-        raise DataFileError(f"column {name!r} holds rows of shape {found}; the file declares {tuple(shape)}")
-    values = leaves.to_numpy(zero_copy_only=False)
-    return np.array(values, dtype=dtype).reshape(rows, *shape)
+        shape = found_shape
+    elif math.prod(found_shape) != math.prod(shape):
+        raise DataFileError(f"column {name!r} holds rows of shape {found_shape}; the file declares {tuple(shape)}")
+    values = np.asarray(leaves.to_numpy(zero_copy_only=False), dtype=dtype)
+    if not values.flags.writeable:  # a view of Arrow's (immutable) buffer: tensors made from it are written to
+        values = values.copy()
+    return values.reshape(rows, *shape)
 
 
 def scalar_array(column: pa.ChunkedArray | pa.Array, name: str, dtype) -> np.ndarray:
@@ -214,7 +221,8 @@ def scalar_array(column: pa.ChunkedArray | pa.Array, name: str, dtype) -> np.nda
     arr = _combined(column)
     if arr.null_count:
         raise DataFileError(f"column {name!r} has missing (null) values")
-    return np.array(arr.to_numpy(zero_copy_only=False), dtype=dtype)
+    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
+    return values if values.flags.writeable else values.copy()
 
 
 def flat_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

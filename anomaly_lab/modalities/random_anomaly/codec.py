@@ -30,7 +30,6 @@ from anomaly_lab.io.arrow import (
     check_columns,
     dense_array,
     file_format,
-    leaf_type,
     list_array,
     nested_list_array,
     row_shape,
@@ -144,16 +143,16 @@ class RandomAnomalyCodec:
         stored_frames = steps - 1 if layout == "compact" else steps
         if stored_frames < 1:
             raise DataFileError(f"y holds {steps} labels a row; a {layout} RandomAnomaly row needs at least 2")
-        found, _ = row_shape(table.column("x"), "x")
-        values_per_row = int(np.prod(found))
+        found = row_shape(table.column("x"), "x")
+        values_per_row = int(np.prod(found[0]))
         if values_per_row % stored_frames:
             raise DataFileError(f"x holds {values_per_row} values a row, not a whole number of {stored_frames} frames")
         pixels = values_per_row // stored_frames
         side = int(round(pixels**0.5))
         if side * side != pixels:
             raise DataFileError(f"frames of {pixels} values are not square images")
-        dtype = leaf_type(table.schema.field("x").type).to_pandas_dtype()  # uint8, float16 or float32 as stored
-        frames = torch.from_numpy(dense_array(table.column("x"), "x", dtype, (stored_frames, 1, side, side)))
+        # stored as uint8, float16 or float32: kept as stored until decoded below
+        frames = torch.from_numpy(dense_array(table.column("x"), "x", None, (stored_frames, 1, side, side), found))
         if layout == "compact":
             mean = float(metadata.get("anomaly_lab.mean", self.mean))
             std = float(metadata.get("anomaly_lab.std", self.std))
