@@ -223,19 +223,3 @@ def scalar_array(column: pa.ChunkedArray | pa.Array, name: str, dtype) -> np.nda
         raise DataFileError(f"column {name!r} has missing (null) values")
     values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
     return values if values.flags.writeable else values.copy()
-
-
-def flat_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """All leaf values of a (possibly nested, possibly chunked) list column as one numpy array."""
-    column = _combined(column)
-    while _is_list(column.type):
-        column = column.flatten()
-    return column.to_numpy(zero_copy_only=False)
-
-
-def list_lengths(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Lengths of the outer lists of a list column."""
-    column = _combined(column)
-    if pa.types.is_fixed_size_list(column.type):
-        return np.full(len(column), column.type.list_size)
-    return pc.list_value_length(column).to_numpy(zero_copy_only=False)

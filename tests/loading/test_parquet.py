@@ -158,3 +158,13 @@ def test_dataloaders_over_the_dataset(train_only):
     assert torch.equal(ds[7]["y"], want[7])
     view = RowRange(ds, 10, 30)
     assert view.group_bounds.tolist() == [0, 6, 14, 20]  # row groups of 8: boundaries 16 and 24 -> 6 and 14
+
+
+def test_a_single_file_is_the_train_split_with_val_and_test_held_out(train_only):
+    """A file path used to serve the same rows as train, validation and test."""
+    gen, folder = train_only
+    dm = ParquetDataModule(os.path.join(folder, "train-00000.parquet"), batch_size=4)
+    dm.setup()
+    assert [len(dm.datasets[k]) for k in ("train", "val", "test")] == [12, 2, 2]  # 16 rows, 10% = 2 each
+    val = torch.cat([b["y"] for b in dm.val_dataloader()])
+    assert torch.equal(val, gen.generate(torch.arange(12, 14))["y"])
