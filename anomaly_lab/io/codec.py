@@ -9,6 +9,14 @@ A *generator* is any object with
 A ``Codec`` turns batches into ``pyarrow.Table`` rows (``to_table``), restores batches from a
 table (``from_table``), names the per-file metadata (``metadata``), draws a preview PNG
 (``preview``), and may write formats other than parquet (``write_other``).
+
+Parquet written through a codec is a public format (see ``docs/export.md``, "Reading exported
+folders"): arrays as nested fixed-size lists in their own shape (``anomaly_lab.io.arrow.tensor_array``),
+yes/no flags as bool, ids as int64, and ``anomaly_lab.format_version`` in ``metadata``. A codec may
+also offer ``check_schema(schema)``, which the reader calls on every file before decoding a row
+(column names and types, one ``DataFileError`` line if wrong); ``from_table`` must read every
+format version up to ``anomaly_lab.io.arrow.FORMAT_VERSION`` and check sizes a file declares
+against the data before allocating.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ class Codec(Protocol):
     def to_table(self, batch: dict[str, Tensor], layout: str) -> pa.Table: ...
 
     def from_table(self, table: pa.Table, metadata: dict[str, str]) -> dict[str, Tensor]: ...
+
+    # optional: def check_schema(self, schema: pa.Schema) -> None
 
     def metadata(self, layout: str) -> dict[str, str]: ...
 

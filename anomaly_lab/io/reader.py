@@ -2,7 +2,14 @@
 
 Rows are decoded a row group at a time through the file's codec and kept in a small cache, so
 reading in file order (or in the block-shuffled order of :class:`BlockShuffleSampler`) decodes each
-row group once. ``__getitems__`` returns the same batch dict the on-the-fly generator makes.
+row group once. ``__getitems__`` returns the same batch dict the on-the-fly generator makes, so a
+DataLoader over it needs ``collate_fn=passthrough_collate`` (``ParquetDataset.loader`` makes one).
+
+Folders written before the manifest was renamed (``manifest.json``, ``preview.png``) read like
+today's (``_manifest.json``, ``_preview/``: names that pyarrow, pandas and HF datasets skip), and so
+do files of parquet format 1 (see :mod:`anomaly_lab.io.arrow`). Every file's schema, format version
+and declared sizes are checked when the dataset is opened, so a malformed file fails at once with
+one line, before any row is decoded.
 """
 
 from __future__ import annotations
@@ -14,13 +21,51 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from anomaly_lab.core.errors import DataFileError
+from anomaly_lab.io.arrow import file_format, max_decode_bytes
 from anomaly_lab.io.registry import codec_for
+
+# The writer's names (anomaly_lab.io.writer defines the same; kept here until they are shared).
+MANIFEST_NAME = "_manifest.json"
+LEGACY_MANIFEST_NAME = "manifest.json"
+PREVIEW_DIR = "_preview"
+
+#: Names one split is written under: ``val``/``validate`` are one split (see core.splits), and
+#: ``validation`` is the name HF datasets recognises.
+SPLIT_ALIASES = {
+    "val": ("val", "validate", "validation"),
+    "validate": ("validate", "val", "validation"),
+    "validation": ("validation", "validate", "val"),
+}
+
+
+def manifest_path(path: str) -> str | None:
+    """The manifest of folder ``path``: ``_manifest.json``, else the older ``manifest.json``."""
+    for name in (MANIFEST_NAME, LEGACY_MANIFEST_NAME):
+        candidate = os.path.join(path, name)
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def _inside(folder: str, name: object, manifest: str) -> str:
+    """``folder/name`` for a file name from a manifest; absolute names, ``..`` and folders are refused
+    (a manifest must not send the reader outside its own folder)."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or os.path.isabs(name)
+        or os.path.basename(name) != name
+        or name in (".", "..")
+    ):
+        raise DataFileError(f"{manifest} lists file {name!r}; only plain file names inside the folder are allowed")
+    return os.path.join(folder, name)
 
 
 def find_split_files(path: str, split: str | None = None) -> list[str]:
@@ -30,17 +75,19 @@ def find_split_files(path: str, split: str | None = None) -> list[str]:
         return [path]
     if not os.path.isdir(path):
         raise DataFileError(f"parquet path {path!r} does not exist; run generate.py first or fix data.path")
-    aliases = [split, {"val": "validate", "validate": "val"}.get(split, split)] if split else []
-    manifest = os.path.join(path, "manifest.json")
-    if split is not None and os.path.exists(manifest):
+    aliases = list(SPLIT_ALIASES.get(split, (split,))) if split else []
+    manifest = manifest_path(path)
+    if split is not None and manifest is not None:
         try:
             with open(manifest) as fh:
                 recorded = json.load(fh).get("splits", {})
-        except (OSError, json.JSONDecodeError) as err:
-            raise DataFileError(f"{manifest} is unreadable ({err})") from err
-        entry = next((recorded[a] for a in aliases if a in recorded), None)
+            entry = next((recorded[a] for a in aliases if a in recorded), None)
+            names = [f["name"] for f in entry["files"]] if entry else []
+        except (OSError, ValueError, AttributeError, KeyError, TypeError) as err:
+            raise DataFileError(f"{manifest} is unreadable or malformed ({err!r})") from err
         if entry:
-            files = [os.path.join(path, f["name"]) for f in entry["files"] if f["name"].endswith(".parquet")]
+            files = [_inside(path, name, manifest) for name in names]
+            files = [f for f in files if f.endswith(".parquet")]
             missing = [f for f in files if not os.path.exists(f)]
             if missing:
                 raise DataFileError(
@@ -59,6 +106,33 @@ def find_split_files(path: str, split: str | None = None) -> list[str]:
     return files
 
 
+def split_exists(path: str, split: str) -> bool:
+    """Whether folder ``path`` holds files of ``split`` (under any of its names); a single file
+    holds no named split."""
+    try:
+        return os.path.isdir(path) and bool(find_split_files(path, split))
+    except DataFileError as err:
+        if "no parquet files for split" in str(err):
+            return False
+        raise
+
+
+class RowBatch(dict):
+    """The batch dict ``ParquetDataset.__getitems__`` returns (key -> tensor of all rows).
+
+    A DataLoader with torch's default collate reads it by position (``batch[0]``), which would be
+    a bare ``KeyError: 0``; asking for a position says instead how to build the loader."""
+
+    def __missing__(self, key):
+        if isinstance(key, (int, np.integer)):
+            raise TypeError(
+                "ParquetDataset returns whole batches, which the default collate cannot take: build the "
+                "DataLoader with collate_fn=anomaly_lab.loading.indexed.passthrough_collate, or use "
+                "anomaly_lab.loading.parquet.parquet_loader(dataset, batch_size)"
+            )
+        raise KeyError(key)
+
+
 class ParquetDataset(Dataset):
     """Rows of one split of exported parquet files, decoded to tensors.
 
@@ -72,18 +146,44 @@ class ParquetDataset(Dataset):
         self.files = find_split_files(str(path), split)
         self._groups: list[tuple[int, int, int]] = []  # (file, row group, rows)
         self.metadata: list[dict[str, str]] = []
+        self.codec = None
+        cap = max_decode_bytes()
         for fi, f in enumerate(self.files):
             try:
                 meta = pq.ParquetFile(f).metadata
+                schema = meta.schema.to_arrow_schema()
             except Exception as err:  # pyarrow raises ArrowInvalid / OSError on corrupt files
                 raise DataFileError(f"{f} is not a readable parquet file ({err})") from err
-            kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items() if not k.startswith(b"ARROW:")}
+            kv = {
+                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                for k, v in (meta.metadata or {}).items()
+                if not k.startswith(b"ARROW:")
+            }
             self.metadata.append(kv)
+            try:
+                file_format(kv)
+                codec = codec_for(kv)
+                if self.codec is None:
+                    self.codec, dataset = codec, kv.get("anomaly_lab.dataset", "random_anomaly")
+                elif kv.get("anomaly_lab.dataset", "random_anomaly") != dataset:
+                    raise DataFileError(
+                        f"holds {kv.get('anomaly_lab.dataset', 'random_anomaly')!r} rows but "
+                        f"{self.files[0]} holds {dataset!r}; one split must be one dataset"
+                    )
+                if hasattr(self.codec, "check_schema"):
+                    self.codec.check_schema(schema)
+            except DataFileError as err:
+                raise DataFileError(f"{f}: {err}") from err
             for g in range(meta.num_row_groups):
-                self._groups.append((fi, g, meta.row_group(g).num_rows))
+                group = meta.row_group(g)
+                if group.num_rows < 0 or group.total_byte_size > cap:
+                    raise DataFileError(
+                        f"{f}: row group {g} declares {group.num_rows} rows of {group.total_byte_size} bytes, "
+                        f"over the reader's cap of {cap} bytes (ANOMALY_LAB_MAX_DECODE_BYTES)"
+                    )
+                self._groups.append((fi, g, group.num_rows))
         counts = np.array([g[2] for g in self._groups], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(counts)])
-        self.codec = codec_for(self.metadata[0]) if self.metadata else None
         self._cache: OrderedDict[int, dict[str, Tensor]] = OrderedDict()
         self._cache_groups = cache_groups
         self._handles: dict[int, pq.ParquetFile] = {}
@@ -108,7 +208,15 @@ class ParquetDataset(Dataset):
             table = handle.read_row_group(rg)
         except Exception as err:
             raise DataFileError(f"{self.files[fi]}: row group {rg} is unreadable ({err})") from err
-        batch = self.codec.from_table(table, self.metadata[fi])
+        try:
+            batch = self.codec.from_table(table, self.metadata[fi])
+        except DataFileError as err:
+            raise DataFileError(f"{self.files[fi]}: row group {rg}: {err}") from err
+        except pa.ArrowException as err:  # a value pyarrow cannot convert: the file's fault, not ours
+            raise DataFileError(f"{self.files[fi]}: row group {rg} cannot be decoded ({err})") from err
+        got = len(next(iter(batch.values()))) if batch else 0
+        if got != table.num_rows:
+            raise DataFileError(f"{self.files[fi]}: row group {rg} decoded to {got} rows, not {table.num_rows}")
         self._cache[g] = batch
         if len(self._cache) > self._cache_groups:
             self._cache.popitem(last=False)
@@ -135,10 +243,15 @@ class ParquetDataset(Dataset):
             if order
             else torch.zeros(0, dtype=torch.int64)
         )
-        return {k: torch.cat(v)[inverse] for k, v in parts.items()}
+        return RowBatch({k: torch.cat(v)[inverse] for k, v in parts.items()})
 
-    def __getitem__(self, item: int) -> dict[str, Tensor]:
-        return {k: v[0] for k, v in self.__getitems__([item]).items()}
+    def __getitem__(self, item) -> dict[str, Tensor]:
+        """One row (an int) or a batch of rows (a list, range, slice, array or tensor of ints)."""
+        if isinstance(item, slice):
+            return self.__getitems__(range(*item.indices(len(self))))
+        if isinstance(item, (list, tuple, range, np.ndarray, Tensor)) and np.ndim(item) == 1:
+            return self.__getitems__([int(i) for i in item])
+        return {k: v[0] for k, v in self.__getitems__([int(item)]).items()}
 
     def __getstate__(self):  # file handles do not travel to workers
         state = self.__dict__.copy()

@@ -36,3 +36,10 @@ def test_training_order_is_a_seeded_shuffle_and_eval_order_is_fixed():
 def test_cuda_datasets_are_read_in_the_main_process():
     assert _Module(seed=0, device="cuda").train_dataloader().num_workers == 0
     assert _Module(seed=0, device="cpu").train_dataloader().num_workers == 2
+
+
+def test_predict_reads_the_test_split_in_order_unless_a_predict_split_is_set():
+    a = _Module(seed=3, num_workers=0)
+    assert _order(a.predict_dataloader()) == list(range(6))
+    a.datasets["predict"] = _Rows(9)
+    assert _order(a.predict_dataloader()) == list(range(9))

@@ -1,11 +1,14 @@
 """Export of Anomalous Moving MNIST: parquet rows, the seed's ``.npz`` layout, previews (PNG strip, GIF).
 
-Parquet (layout ``published``, one row per sequence): ``frames`` is a fixed-size list of T*H*W
-uint8 pixels (frame, row, column); ``frame_labels`` T int8 flags; ``masks`` T*H*W booleans (stored
-as bits); ``anomaly_kind`` (0 normal, else 1 + the kind's position in ``anomaly_lab.kinds``);
-``anomalous``; ``affected_digits``, ``digit_labels``, ``clusters`` (one per digit); ``positions``
-(T*D*2 int16, x then y); ``index``. The file metadata records the shape ``T,1,H,W``, the number of
-digits, the kind names and whether the generator gave uint8 or float frames.
+Parquet (layout ``published``, one row per sequence; format 2): ``frames`` is ``(T, H, W)`` uint8
+pixels as nested fixed-size lists (``(T, C, H, W)`` when C > 1); ``frame_labels`` T bool flags;
+``masks`` ``(T, H, W)`` bool (stored as bits); ``anomaly_kind`` int64 (0 normal, else 1 + the kind's
+position in ``anomaly_lab.kinds``); ``anomalous`` bool; ``affected_digits`` (bool), ``digit_labels``
+and ``clusters`` (int64), one per digit; ``positions`` ``(T, D, 2)`` int16, x then y; ``index``
+int64. The file metadata records the shape ``T,1,H,W``, the number of digits, the kind names and
+whether the generator gave uint8 or float frames. Format 1 stored ``frames``, ``masks`` and
+``positions`` flat, ``frame_labels``, ``anomaly_kind`` and ``digit_labels`` as int8 and ``clusters``
+as int16; both read back to the same tensors.
 
 ``write_other("npz", ...)`` writes the notebook's file: ``<split>.npz`` holding one array
 ``anommnist`` (N, T, 1, H, W) uint8 (``numpy.load(f)["anommnist"]``), streamed batch by batch so
@@ -28,23 +31,34 @@ from PIL import Image
 from torch import Tensor
 
 from anomaly_lab.core.errors import DataFileError, check_choice
+from anomaly_lab.io.arrow import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    check_columns,
+    declared_ints,
+    dense_array,
+    file_format,
+    scalar_array,
+    tensor_array,
+)
 from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
 from anomaly_lab.viz.preview import frame_grid
 
 LAYOUTS = ("published",)
 OTHER_FORMATS = ("npz",)
 NPZ_KEY = "anommnist"
-
-
-def _fixed(values: np.ndarray, width: int) -> pa.Array:
-    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(values).reshape(-1)), width)
-
-
-def _column(table: pa.Table, name: str) -> np.ndarray:
-    col = table.column(name).combine_chunks()
-    if pa.types.is_fixed_size_list(col.type):
-        col = col.flatten()
-    return col.to_numpy(zero_copy_only=False)
+COLUMNS = {
+    "frames": ("number", True),
+    "frame_labels": ("number", True),
+    "masks": ("number", True),
+    "anomaly_kind": ("integer", False),
+    "anomalous": ("number", False),
+    "affected_digits": ("number", True),
+    "digit_labels": ("integer", True),
+    "clusters": ("integer", True),
+    "positions": ("integer", True),
+    "index": ("integer", False),
+}
 
 
 def frames_uint8(frames: Tensor) -> Tensor:
@@ -76,6 +90,7 @@ class MovingMnistCodec:
         check_choice("export.layout", layout, LAYOUTS)
         meta = {
             "anomaly_lab.dataset": "moving_mnist",
+            FORMAT_KEY: str(FORMAT_VERSION),
             "anomaly_lab.layout": layout,
             "anomaly_lab.kinds": ",".join(KINDS),
             "anomaly_lab.output": self.output,
@@ -91,19 +106,20 @@ class MovingMnistCodec:
         frames = frames_uint8(batch["frames"])
         b, t, c, h, w = frames.shape
         labels = batch["frame_labels"].detach().cpu()
+        image = (b, t, h, w) if c == 1 else (b, t, c, h, w)  # a third-party reader sees (T, H, W)
         cols = {
-            "frames": _fixed(frames.numpy(), t * c * h * w),
-            "frame_labels": _fixed(labels.to(torch.int8).numpy(), t),
-            "masks": _fixed(batch["masks"].detach().cpu().to(torch.bool).numpy(), t * c * h * w),
-            "anomaly_kind": pa.array(batch["anomaly_kind"].detach().cpu().to(torch.int8).numpy()),
+            "frames": tensor_array(frames.numpy().reshape(image)),
+            "frame_labels": tensor_array(labels.to(torch.bool).numpy()),
+            "masks": tensor_array(batch["masks"].detach().cpu().to(torch.bool).numpy().reshape(image)),
+            "anomaly_kind": pa.array(batch["anomaly_kind"].detach().cpu().to(torch.int64).numpy()),
             "anomalous": pa.array(labels.any(1).numpy()),
         }
-        for key, dtype in (("affected_digits", torch.bool), ("digit_labels", torch.int8), ("clusters", torch.int16)):
+        for key, dtype in (("affected_digits", torch.bool), ("digit_labels", torch.int64), ("clusters", torch.int64)):
             if key in batch:
-                cols[key] = _fixed(batch[key].detach().cpu().to(dtype).numpy(), batch[key].shape[1])
+                cols[key] = tensor_array(batch[key].detach().cpu().to(dtype).numpy().reshape(b, -1))
         if "positions" in batch:
             pos = batch["positions"].detach().cpu()
-            cols["positions"] = _fixed(pos.to(torch.int16).numpy(), pos[0].numel())
+            cols["positions"] = tensor_array(pos.to(torch.int16).numpy().reshape(b, t, -1, 2))
         if "index" in batch:
             cols["index"] = pa.array(batch["index"].detach().cpu().to(torch.int64).numpy())
         table = pa.table(cols)
@@ -119,37 +135,38 @@ class MovingMnistCodec:
                 if k.startswith(b"anomaly_lab.")
             },
         }
-        missing = [c for c in ("frames", "frame_labels", "masks") if c not in table.column_names]
-        if missing:
-            raise DataFileError(f"table has columns {table.column_names}; a moving_mnist file also needs {missing}")
-        shape = metadata.get("anomaly_lab.shape")
-        if not shape:
+        file_format(metadata)
+        self.check_schema(table.schema)
+        if not metadata.get("anomaly_lab.shape"):
             raise DataFileError(
                 "moving_mnist table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
             )
-        t, c, h, w = (int(v) for v in shape.split(","))
+        t, c, h, w = declared_ints(metadata, "anomaly_lab.shape", 4)
         n = table.num_rows
-        frames = _column(table, "frames")
-        if frames.size != n * t * c * h * w:
-            raise DataFileError(f"frames hold {frames.size} values for {n} rows of shape {(t, c, h, w)}")
         out = {
-            "frames": torch.from_numpy(np.array(frames, dtype=np.uint8)).reshape(n, t, c, h, w),
-            "frame_labels": torch.from_numpy(_column(table, "frame_labels").astype(np.int64)).reshape(n, t),
-            "masks": torch.from_numpy(np.array(_column(table, "masks"), dtype=bool)).reshape(n, t, c, h, w),
-            "anomaly_kind": torch.from_numpy(_column(table, "anomaly_kind").astype(np.int64)),
+            "frames": torch.from_numpy(dense_array(table.column("frames"), "frames", np.uint8, (t, c, h, w))),
+            "frame_labels": torch.from_numpy(dense_array(table.column("frame_labels"), "frame_labels", np.int64, (t,))),
+            "masks": torch.from_numpy(dense_array(table.column("masks"), "masks", bool, (t, c, h, w))),
+            "anomaly_kind": torch.from_numpy(scalar_array(table.column("anomaly_kind"), "anomaly_kind", np.int64)),
         }
         if metadata.get("anomaly_lab.output", self.output) == "float":
             out["frames"] = out["frames"].to(torch.float32) / 255.0
         for key in ("affected_digits", "digit_labels", "clusters"):
             if key in table.column_names:
-                v = _column(table, key)
-                v = np.array(v, dtype=bool) if key == "affected_digits" else v.astype(np.int64)
+                v = dense_array(table.column(key), key, bool if key == "affected_digits" else np.int64)
                 out[key] = torch.from_numpy(v).reshape(n, -1)
         if "positions" in table.column_names:
-            out["positions"] = torch.from_numpy(_column(table, "positions").astype(np.int64)).reshape(n, t, -1, 2)
+            pos = dense_array(table.column("positions"), "positions", np.int64).reshape(n, -1)
+            if pos.shape[1] % (2 * t):
+                raise DataFileError(f"positions hold {pos.shape[1]} values a row, not (x, y) pairs for {t} frames")
+            out["positions"] = torch.from_numpy(pos).reshape(n, t, -1, 2)
         if "index" in table.column_names:
-            out["index"] = torch.from_numpy(_column(table, "index").astype(np.int64))
+            out["index"] = torch.from_numpy(scalar_array(table.column("index"), "index", np.int64))
         return out
+
+    def check_schema(self, schema: pa.Schema) -> None:
+        """Column names and types, before any row is read (one line if they are wrong)."""
+        check_columns(schema, COLUMNS, "moving_mnist", required=("frames", "frame_labels", "masks"))
 
     # -- previews ------------------------------------------------------------------------------
     def preview(self, batch: dict[str, Tensor], path: str) -> None:

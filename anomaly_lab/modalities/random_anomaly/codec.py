@@ -2,13 +2,17 @@
 
 ``published``: the columns of the released files, ``x: list<list<float32>>`` (T+1 frames of S*S
 values, row-major) and ``y: list<int64>`` (T+1 labels), so ``pandas.read_parquet`` gives the same row
-shape as the published files.
+shape as the published files. This layout is the released files' own, so it is unchanged in
+format 2 (its frames stay flat: S = sqrt of a frame's length).
 
-``compact``: ``x: fixed_size_list<fixed_size_list<uint8|float16, S*S>, T>`` holds the T content
-frames in pixel space [0, 1] (uint8: x*255 rounded; float16: as is); the blank frame is not stored
-(it is all zeros in normalised space by definition) and the normalisation constants live in the
-file's metadata. ``y`` is stored as a fixed-size int64 list, plus ``index``, ``digit``,
-``recipe_a`` and ``recipe_b`` columns. uint8 frames are about 4x smaller than float32 before
+``compact`` (format 2): ``x: fixed_size_list<fixed_size_list<fixed_size_list<uint8|float16, S>, S>, T>``
+holds the T content frames as ``(T, S, S)`` in pixel space [0, 1] (uint8: x*255 rounded; float16:
+as is); the blank frame is not stored (it is all zeros in normalised space by definition). The
+file metadata states the recipe: ``normalised = stored * anomaly_lab.x_scale + anomaly_lab.x_offset``
+(the reader computes it as ``(stored / 255 - mean) / std``), then one frame of zeros appended.
+``y`` is a fixed-size int64 list of T+1 (T per-frame flags, then the anomalous frame's slot), plus
+``index``, ``digit``, ``recipe_a`` and ``recipe_b`` int64 columns. Format 1 stored each compact frame
+flat (S*S); both read back alike. uint8 frames are about 4x smaller than float32 before
 compression and restore to within 0.5/255 of the pixel value.
 """
 
@@ -20,11 +24,28 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.errors import DataFileError, check_choice
-from anomaly_lab.io.arrow import flat_values, list_array, list_lengths, nested_list_array
+from anomaly_lab.io.arrow import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    check_columns,
+    dense_array,
+    file_format,
+    list_array,
+    nested_list_array,
+    row_shape,
+    scalar_array,
+    tensor_array,
+)
 from anomaly_lab.viz.preview import frame_grid
 
 LAYOUTS = ("published", "compact")
 FRAME_DTYPES = ("uint8", "float16")
+EXTRA_COLUMNS = ("index", "digit", "recipe_a", "recipe_b")
+COLUMNS = {
+    "x": ("number", True),
+    "y": ("integer", True),
+    **{key: ("integer", False) for key in EXTRA_COLUMNS},
+}
 
 
 class RandomAnomalyCodec:
@@ -60,13 +81,23 @@ class RandomAnomalyCodec:
         check_choice("export.layout", layout, LAYOUTS)
         meta = {
             "anomaly_lab.dataset": "random_anomaly",
+            FORMAT_KEY: str(FORMAT_VERSION),
             "anomaly_lab.layout": layout,
             "anomaly_lab.mean": repr(self.mean),
             "anomaly_lab.std": repr(self.std),
         }
         if layout == "compact":
+            divisor = 255.0 if self.frame_dtype == "uint8" else 1.0
             meta["anomaly_lab.frame_dtype"] = self.frame_dtype
             meta["anomaly_lab.recipes"] = ",".join(self.recipe_names)
+            meta["anomaly_lab.x_scale"] = repr(1.0 / (divisor * self.std))
+            meta["anomaly_lab.x_offset"] = repr(-self.mean / self.std)
+            meta["anomaly_lab.decode"] = (
+                f"x holds the first T of T+1 frames, (T, S, S) {self.frame_dtype} in pixel space; "
+                "normalised = x * anomaly_lab.x_scale + anomaly_lab.x_offset "
+                f"(= (x / {divisor:g} - mean) / std); frame T, not stored, is all zeros once normalised; "
+                "y holds T+1 int64: T per-frame flags (1: the anomalous frame), then the anomalous frame's slot"
+            )
         return meta
 
     def to_table(self, batch: dict[str, Tensor], layout: str = "published") -> pa.Table:
@@ -83,35 +114,45 @@ class RandomAnomalyCodec:
             frames = torch.round(content * 255.0).to(torch.uint8).numpy()
         else:
             frames = content.to(torch.float16).numpy()
-        cols = {"x": nested_list_array(frames, steps - 1, pixels, fixed=True), "y": list_array(y, fixed=True)}
-        for key in ("index", "digit", "recipe_a", "recipe_b"):
+        side = x.shape[-1]
+        cols = {"x": tensor_array(frames.reshape(b, steps - 1, x.shape[-2], side)), "y": list_array(y, fixed=True)}
+        for key in EXTRA_COLUMNS:
             if key in batch:
                 cols[key] = pa.array(batch[key].detach().to("cpu", torch.int64).numpy())
         return pa.table(cols)
 
     # -- reading -----------------------------------------------------------------------------
+    def check_schema(self, schema: pa.Schema) -> None:
+        """Column names and types, before any row is read (one line if they are wrong)."""
+        if "x" not in schema.names or "y" not in schema.names:
+            raise DataFileError(f"table has columns {schema.names}; a RandomAnomaly file needs 'x' and 'y'")
+        check_columns(schema, COLUMNS, "RandomAnomaly")
+
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
-        """Restore ``{"x", "y"}`` (plus any extra int columns) from a table of either layout."""
+        """Restore ``{"x", "y"}`` (plus any extra int columns) from a table of either layout, written in
+        format 1 (flat compact frames) or 2 (``(T, S, S)`` compact frames)."""
         metadata = metadata or {}
-        if "x" not in table.column_names or "y" not in table.column_names:
-            raise DataFileError(f"table has columns {table.column_names}; a RandomAnomaly file needs 'x' and 'y'")
+        file_format(metadata)
+        self.check_schema(table.schema)
         layout = metadata.get("anomaly_lab.layout", "published")
         n = table.num_rows
-        y = flat_values(table.column("y")).astype(np.int64)
         if n == 0:
             return {"x": torch.zeros(0, 0, 1, 0, 0), "y": torch.zeros(0, 0, dtype=torch.int64)}
-        steps = int(list_lengths(table.column("y"))[0])
-        if y.size != n * steps:
-            raise DataFileError("rows have label lists of different lengths")
-        values = flat_values(table.column("x"))
+        y = dense_array(table.column("y"), "y", np.int64)
+        steps = y.shape[1]
         stored_frames = steps - 1 if layout == "compact" else steps
-        if values.size % (n * stored_frames):
-            raise DataFileError(f"x holds {values.size} values for {n} rows of {stored_frames} frames")
-        pixels = values.size // (n * stored_frames)
+        if stored_frames < 1:
+            raise DataFileError(f"y holds {steps} labels a row; a {layout} RandomAnomaly row needs at least 2")
+        found = row_shape(table.column("x"), "x")
+        values_per_row = int(np.prod(found[0]))
+        if values_per_row % stored_frames:
+            raise DataFileError(f"x holds {values_per_row} values a row, not a whole number of {stored_frames} frames")
+        pixels = values_per_row // stored_frames
         side = int(round(pixels**0.5))
         if side * side != pixels:
             raise DataFileError(f"frames of {pixels} values are not square images")
-        frames = torch.from_numpy(np.ascontiguousarray(values)).reshape(n, stored_frames, 1, side, side)
+        # stored as uint8, float16 or float32: kept as stored until decoded below
+        frames = torch.from_numpy(dense_array(table.column("x"), "x", None, (stored_frames, 1, side, side), found))
         if layout == "compact":
             mean = float(metadata.get("anomaly_lab.mean", self.mean))
             std = float(metadata.get("anomaly_lab.std", self.std))
@@ -120,10 +161,10 @@ class RandomAnomalyCodec:
                 pix = pix / 255.0
             content = (pix - mean) / std
             frames = torch.cat([content, torch.zeros(n, 1, 1, side, side)], dim=1)
-        out = {"x": frames.to(torch.float32).contiguous(), "y": torch.from_numpy(y.reshape(n, steps).copy())}
-        for key in ("index", "digit", "recipe_a", "recipe_b"):
+        out = {"x": frames.to(torch.float32).contiguous(), "y": torch.from_numpy(y)}
+        for key in EXTRA_COLUMNS:
             if key in table.column_names:
-                out[key] = torch.from_numpy(table.column(key).to_numpy().astype(np.int64))
+                out[key] = torch.from_numpy(scalar_array(table.column(key), key, np.int64))
         return out
 
     # -- preview -----------------------------------------------------------------------------

@@ -1,16 +1,17 @@
 """Export of synthetic spectrograms: parquet rows, a labelled preview, and ``.h5`` files in ROAD's layout.
 
-Parquet layouts (one row per spectrogram):
+Parquet layouts (one row per spectrogram; format 2):
 
-- ``published``: ``x`` is a fixed-size list of ``4*T*F`` float32 values (channel, time, frequency,
-  row-major), the precision of ROAD's own file;
+- ``published``: ``x`` is ``(4, T, F)`` float32 (polarisation, time, frequency) as nested
+  fixed-size lists, the precision of ROAD's own file;
 - ``compact``: float16 values of each plane divided by its largest magnitude, with those
   per-plane factors in ``x_scale`` (4 float32 per row), so raw magnitudes (about 1e8, beyond
-  float16's range) keep a relative error below 1e-3 in half the bytes.
+  float16's range) keep a relative error below 1e-3 in half the bytes: ``x * x_scale[:, None, None]``.
 
-Both hold ``y`` (class id), ``label`` (class name, ``''`` for normal, as in ROAD), ``anomalous``,
-``mask`` (``T*F`` booleans, stored as bits) and ``index``. The file metadata records the shape, the
-class names and the scaling.
+Both hold ``y`` (class id, int64), ``label`` (class name, ``''`` for normal, as in ROAD),
+``anomalous`` (bool), ``mask`` (``(T, F)`` bool, stored as bits) and ``index`` (int64). The file
+metadata records the shape, the class names and the scaling. Format 1 stored ``x`` and ``mask``
+flat and ``anomalous`` as int64; both read back to the same tensors.
 
 ``write_other("h5", ...)`` writes ROAD's layout, so :mod:`anomaly_lab.modalities.spectrogram.road` reads synthetic
 and real files alike: groups ``train_data``, ``test_data`` and ``anomaly_data/<class>``, each with
@@ -32,6 +33,16 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from anomaly_lab.core.errors import DataFileError, check_choice
+from anomaly_lab.io.arrow import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    check_columns,
+    declared_ints,
+    dense_array,
+    file_format,
+    scalar_array,
+    tensor_array,
+)
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES
 from anomaly_lab.modalities.spectrogram.scaling import percentile_scale
 from anomaly_lab.viz.preview import frame_grid
@@ -39,6 +50,15 @@ from anomaly_lab.viz.preview import frame_grid
 LAYOUTS = ("published", "compact")
 OTHER_FORMATS = ("h5",)
 ROAD_STRING = "S100"
+COLUMNS = {
+    "x": ("float", True),
+    "x_scale": ("float", True),
+    "y": ("integer", False),
+    "label": ("string", False),
+    "anomalous": ("number", False),
+    "mask": ("number", True),
+    "index": ("integer", False),
+}
 _ROAD_LABELS = np.array([b""] + [c.encode() for c in ANOMALY_CLASSES], dtype=ROAD_STRING)
 
 
@@ -68,6 +88,7 @@ class SpectrogramCodec:
         check_choice("export.layout", layout, LAYOUTS)
         meta = {
             "anomaly_lab.dataset": "spectrogram",
+            FORMAT_KEY: str(FORMAT_VERSION),
             "anomaly_lab.layout": layout,
             "anomaly_lab.classes": ",".join(CLASS_NAMES),
             "anomaly_lab.polarisations": "XX,XY,YX,YY",
@@ -84,21 +105,21 @@ class SpectrogramCodec:
         b, c, t, f = x.shape
         extra = {}
         if layout == "published":
-            values = x.to(torch.float32).reshape(-1).numpy()
+            values = x.to(torch.float32).numpy()
         else:
             peak = x.abs().amax((2, 3)).to(torch.float32)
             peak = torch.where(peak > 0, peak, torch.ones_like(peak))
-            values = (x / peak[:, :, None, None]).to(torch.float16).reshape(-1).numpy()
-            extra["x_scale"] = pa.FixedSizeListArray.from_arrays(pa.array(peak.reshape(-1).numpy()), c)
+            values = (x / peak[:, :, None, None]).to(torch.float16).numpy()
+            extra["x_scale"] = tensor_array(peak.numpy())
         y = batch["y"].detach().to("cpu", torch.int64).numpy()
-        mask = batch["mask"].detach().to("cpu", torch.bool).reshape(-1).numpy()
+        mask = batch["mask"].detach().to("cpu", torch.bool).numpy()
         cols = {
-            "x": pa.FixedSizeListArray.from_arrays(pa.array(values), c * t * f),
+            "x": tensor_array(values),
             **extra,
             "y": pa.array(y),
             "label": pa.array(_ROAD_LABELS[y].astype(str)),
-            "anomalous": pa.array((y > 0).astype(np.int64)),
-            "mask": pa.FixedSizeListArray.from_arrays(pa.array(mask), t * f),
+            "anomalous": pa.array(y > 0),
+            "mask": tensor_array(mask),
         }
         if "index" in batch:
             cols["index"] = pa.array(batch["index"].detach().to("cpu", torch.int64).numpy())
@@ -115,32 +136,29 @@ class SpectrogramCodec:
                 if k.startswith(b"anomaly_lab.")
             },
         }
-        missing = [c for c in ("x", "y", "mask") if c not in table.column_names]
-        if missing:
-            raise DataFileError(f"table has columns {table.column_names}; a spectrogram file also needs {missing}")
-        shape = metadata.get("anomaly_lab.shape")
-        if not shape:
+        file_format(metadata)
+        self.check_schema(table.schema)
+        if not metadata.get("anomaly_lab.shape"):
             raise DataFileError(
                 "spectrogram table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
             )
-        c, t, f = (int(v) for v in shape.split(","))
-        n = table.num_rows
-        x = table.column("x").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        if x.size != n * c * t * f:
-            raise DataFileError(f"x holds {x.size} values for {n} rows of shape {(c, t, f)}")
-        mask = table.column("mask").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        c, t, f = declared_ints(metadata, "anomaly_lab.shape", 3)
         out = {
-            "x": torch.from_numpy(np.array(x, dtype=np.float32)).reshape(n, c, t, f),  # a writable copy
-            "y": torch.from_numpy(table.column("y").to_numpy().astype(np.int64)),
-            "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=bool)).reshape(n, t, f),
+            "x": torch.from_numpy(dense_array(table.column("x"), "x", np.float32, (c, t, f))),
+            "y": torch.from_numpy(scalar_array(table.column("y"), "y", np.int64)),
+            "mask": torch.from_numpy(dense_array(table.column("mask"), "mask", bool, (t, f))),
         }
         if "x_scale" in table.column_names:
-            peak = table.column("x_scale").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            out["x"] *= torch.from_numpy(np.array(peak, dtype=np.float32)).reshape(n, c, 1, 1)
+            peak = dense_array(table.column("x_scale"), "x_scale", np.float32, (c,))
+            out["x"] *= torch.from_numpy(peak).reshape(-1, c, 1, 1)
         out["anomalous"] = (out["y"] > 0).to(torch.int64)
         if "index" in table.column_names:
-            out["index"] = torch.from_numpy(table.column("index").to_numpy().astype(np.int64))
+            out["index"] = torch.from_numpy(scalar_array(table.column("index"), "index", np.int64))
         return out
+
+    def check_schema(self, schema: pa.Schema) -> None:
+        """Column names and types, before any row is read (one line if they are wrong)."""
+        check_columns(schema, COLUMNS, "spectrogram", required=("x", "y", "mask"))
 
     # -- preview -------------------------------------------------------------------------------
     def preview(self, batch: dict[str, Tensor], path: str) -> None:

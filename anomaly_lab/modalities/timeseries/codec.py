@@ -1,17 +1,21 @@
 """Export of labelled time series: parquet rows, a preview plot, and a long CSV.
 
-Parquet, one row per series (layouts ``published``, and ``with_clean`` which adds the clean series):
+Parquet, one row per series (layouts ``published``, and ``with_clean`` which adds the clean series;
+format 2):
 
-- ``x`` (and ``clean``): ``T*C`` float32 values, step-major (``x[t * C + c]``);
-- ``labels``: ``T*C`` booleans (an anomaly changed channel c at step t); ``label``: ``T`` booleans
-  (any channel); ``anomalous``: 0/1;
+- ``x`` (and ``clean``): ``(T, C)`` float32 as nested fixed-size lists (``x[t][c]``);
+- ``labels``: ``(T, C)`` bool (an anomaly changed channel c at step t); ``label``: ``T`` bool
+  (any channel); ``anomalous``: bool;
 - ``event_start``, ``event_end`` (one past the last step), ``event_channel`` (-1: all) as lists of
   int32 and ``event_kind`` as a list of kind names, one entry per anomaly;
 - ``index``: the sample index.
 
 The file metadata holds ``anomaly_lab.shape`` (``T,C``), ``anomaly_lab.events`` (E, the width the
 event fields are padded back to, so every row group reads back alike), the channel names and the
-kind names.
+kind names. Format 1 stored ``x``, ``clean`` and ``labels`` flat (``T*C``, step-major) and
+``anomalous`` as int64; both read back to the same tensors. The reader takes E from the file only up
+to what the data can hold (T*C events a series, and the decode cap), so a header cannot make it
+allocate more than the rows it reads.
 ``write_other("csv", ...)`` writes one line per series and step: ``index, step``, each channel,
 ``label`` and a ``label_<channel>`` column per channel.
 """
@@ -26,10 +30,33 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.errors import DataFileError, check_choice
+from anomaly_lab.io.arrow import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    check_allocation,
+    check_columns,
+    declared_ints,
+    dense_array,
+    file_format,
+    scalar_array,
+    tensor_array,
+)
 from anomaly_lab.modalities.timeseries.events import ALL_KINDS
 
 LAYOUTS = ("published", "with_clean")
 OTHER_FORMATS = ("csv",)
+COLUMNS = {
+    "x": ("float", True),
+    "clean": ("float", True),
+    "labels": ("number", True),
+    "label": ("number", True),
+    "anomalous": ("number", False),
+    "event_start": ("integer", True),
+    "event_end": ("integer", True),
+    "event_channel": ("integer", True),
+    "event_kind": ("string", True),
+    "index": ("integer", False),
+}
 
 
 def _cpu(t: Tensor) -> Tensor:
@@ -63,6 +90,7 @@ class TimeSeriesCodec:
         check_choice("export.layout", layout, LAYOUTS)
         meta = {
             "anomaly_lab.dataset": "timeseries",
+            FORMAT_KEY: str(FORMAT_VERSION),
             "anomaly_lab.layout": layout,
             "anomaly_lab.kinds": ",".join(ALL_KINDS),
             "anomaly_lab.channels": ",".join(self.channel_names),
@@ -81,15 +109,14 @@ class TimeSeriesCodec:
         valid = kind >= 0
         names = np.array(ALL_KINDS + ("",), dtype=object)[np.where(valid, kind, len(ALL_KINDS))]
         offsets = np.concatenate([[0], np.cumsum(valid.sum(1))]).astype(np.int32)
-        cols = {"x": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1).numpy()), t * c)}
+        cols = {"x": tensor_array(x.numpy())}
         if layout == "with_clean":
-            clean = _cpu(batch["clean"]).to(torch.float32).reshape(-1).numpy()
-            cols["clean"] = pa.FixedSizeListArray.from_arrays(pa.array(clean), t * c)
+            cols["clean"] = tensor_array(_cpu(batch["clean"]).to(torch.float32).numpy())
         cols.update(
             {
-                "labels": pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1).numpy()), t * c),
-                "label": pa.FixedSizeListArray.from_arrays(pa.array(labels.any(-1).reshape(-1).numpy()), t),
-                "anomalous": pa.array(labels.reshape(b, -1).any(1).to(torch.int64).numpy()),
+                "labels": tensor_array(labels.numpy()),
+                "label": tensor_array(labels.any(-1).numpy()),
+                "anomalous": pa.array(labels.reshape(b, -1).any(1).numpy()),
                 "event_start": _event_lists(batch, "event_start", valid),
                 "event_end": _event_lists(batch, "event_end", valid),
                 "event_channel": _event_lists(batch, "event_channel", valid),
@@ -111,31 +138,20 @@ class TimeSeriesCodec:
                 if k.startswith(b"anomaly_lab.")
             },
         }
-        missing = [
-            col for col in ("x", "labels", "event_start", "event_end", "event_kind") if col not in table.column_names
-        ]
-        if missing:
-            raise DataFileError(f"table has columns {table.column_names}; a time-series file also needs {missing}")
-        shape = metadata.get("anomaly_lab.shape")
-        if not shape:
+        file_format(metadata)
+        self.check_schema(table.schema)
+        if not metadata.get("anomaly_lab.shape"):
             raise DataFileError(
                 "time-series table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
             )
-        t, c = (int(v) for v in shape.split(","))
+        t, c = declared_ints(metadata, "anomaly_lab.shape", 2)
         n = table.num_rows
-
-        def dense(name, dtype, width):
-            flat = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            if flat.size != n * width:
-                raise DataFileError(f"column {name!r} holds {flat.size} values for {n} rows of {width}")
-            return torch.from_numpy(np.array(flat, dtype=dtype))
-
         out = {
-            "x": dense("x", np.float32, t * c).reshape(n, t, c),
-            "labels": dense("labels", bool, t * c).reshape(n, t, c),
+            "x": torch.from_numpy(dense_array(table.column("x"), "x", np.float32, (t, c))),
+            "labels": torch.from_numpy(dense_array(table.column("labels"), "labels", bool, (t, c))),
         }
         if "clean" in table.column_names:
-            out["clean"] = dense("clean", np.float32, t * c).reshape(n, t, c)
+            out["clean"] = torch.from_numpy(dense_array(table.column("clean"), "clean", np.float32, (t, c)))
         out["label"] = out["labels"].any(-1).to(torch.int64)
         out["anomalous"] = out["label"].any(-1).to(torch.int64)
         lists = {
@@ -143,8 +159,23 @@ class TimeSeriesCodec:
             for name in ("event_start", "event_end", "event_kind", "event_channel")
             if name in table.column_names
         }
+        if any(arr.null_count for arr in lists.values()):
+            raise DataFileError("the event columns have missing (null) rows")
         counts = np.diff(lists["event_start"].offsets.to_numpy())
-        e = max(int(metadata.get("anomaly_lab.events", 0)), int(counts.max()) if n else 0)
+        for name, arr in lists.items():
+            if not np.array_equal(np.diff(arr.offsets.to_numpy()), counts):
+                raise DataFileError(f"column {name!r} lists a different number of events than 'event_start'")
+        held = int(counts.max()) if n else 0
+        (declared,) = (
+            declared_ints(metadata, "anomaly_lab.events", 1, low=0) if "anomaly_lab.events" in metadata else (0,)
+        )
+        if declared > max(held, t * c):
+            raise DataFileError(
+                f"anomaly_lab.events={declared} in the file metadata is more than a series of shape ({t}, {c}) "
+                f"can hold ({t * c}) and than any row holds ({held}); the file is malformed"
+            )
+        e = max(declared, held)
+        check_allocation("the event fields", (4, n, e), 8)
         slot = np.arange(e)[None, :] < counts[:, None]
 
         def padded(values: np.ndarray) -> Tensor:
@@ -163,8 +194,14 @@ class TimeSeriesCodec:
             else torch.full((n, e), -1, dtype=torch.int64)
         )
         if "index" in table.column_names:
-            out["index"] = torch.from_numpy(table.column("index").to_numpy().astype(np.int64))
+            out["index"] = torch.from_numpy(scalar_array(table.column("index"), "index", np.int64))
         return out
+
+    def check_schema(self, schema: pa.Schema) -> None:
+        """Column names and types, before any row is read (one line if they are wrong)."""
+        check_columns(
+            schema, COLUMNS, "time-series", required=("x", "labels", "event_start", "event_end", "event_kind")
+        )
 
     def preview(self, batch: dict[str, Tensor], path: str) -> None:
         """Plot up to 8 series, channels stacked, anomalous steps shaded and each event named."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -57,7 +58,13 @@ def test_parquet_round_trip_is_exact(gen):
         "positions",
         "index",
     ]
-    assert str(table.schema.field("frames").type) == "fixed_size_list<item: uint8>[32768]"
+    # format 2: frames keep their (T, H, W) shape in the schema, flags are bool, ids int64
+    frame_type = "fixed_size_list<item: fixed_size_list<item: fixed_size_list<item: uint8>[64]>[64]>[8]"
+    assert str(table.schema.field("frames").type) == frame_type
+    assert str(table.schema.field("masks").type) == frame_type.replace("uint8", "bool")
+    assert table.schema.field("frame_labels").type == pa.list_(pa.bool_(), 8)
+    assert table.schema.field("anomalous").type == pa.bool_()
+    assert table.schema.field("anomaly_kind").type == pa.int64()
     meta = codec.metadata("published")
     assert meta["anomaly_lab.dataset"] == "moving_mnist" and meta["anomaly_lab.shape"] == "8,1,64,64"
     back = codec_for(meta).from_table(table, meta)

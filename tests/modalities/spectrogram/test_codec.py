@@ -5,6 +5,7 @@ import os
 
 import h5py
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -35,7 +36,10 @@ def test_published_layout_round_trips_exactly():
     codec = g.codec()
     table = codec.to_table(b, "published")
     assert table.column_names == ["x", "y", "label", "anomalous", "mask", "index"]
-    assert str(table.schema.field("x").type) == "fixed_size_list<item: float>[768]"
+    # format 2: x keeps its (4, T, F) shape in the schema, the mask (T, F), anomalous is bool
+    assert table.schema.field("x").type == pa.list_(pa.list_(pa.list_(pa.float32(), 12), 16), 4)
+    assert table.schema.field("mask").type == pa.list_(pa.list_(pa.bool_(), 12), 16)
+    assert table.schema.field("anomalous").type == pa.bool_()
     labels = table.column("label").to_pylist()
     assert all(lab == ("" if y == 0 else CLASS_NAMES[y]) for lab, y in zip(labels, b["y"].tolist()))
     back = codec.from_table(table, codec.metadata("published"))

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -37,7 +38,10 @@ def test_table_round_trips_exactly(layout):
     b = batch_of(g)
     codec = g.codec()
     table = codec.to_table(b, layout)
-    assert str(table.schema.field("x").type) == "fixed_size_list<item: float>[192]"
+    # format 2: x and labels keep their (T, C) shape in the schema, flags are bool
+    assert table.schema.field("x").type == pa.list_(pa.list_(pa.float32(), 3), 64)
+    assert table.schema.field("labels").type == pa.list_(pa.list_(pa.bool_(), 3), 64)
+    assert table.schema.field("anomalous").type == pa.bool_()
     kinds = table.column("event_kind").to_pylist()
     assert kinds[0] == [ALL_KINDS[k] for k in b["event_kind"][0].tolist() if k >= 0]
     back = codec.from_table(table, codec.metadata(layout))
@@ -54,8 +58,8 @@ def test_table_round_trips_exactly(layout):
     ):
         assert torch.equal(back[key], b[key]), key
     assert ("clean" in back) == (layout == "with_clean")
-    # x is step-major: x[t * C + c]
-    assert table.column("x")[0].as_py()[5 * 3 + 2] == pytest.approx(float(b["x"][0, 5, 2]))
+    # x is step-major: x[t][c] (format 1 stored it flat as x[t * C + c])
+    assert table.column("x")[0].as_py()[5][2] == pytest.approx(float(b["x"][0, 5, 2]))
 
 
 def test_from_table_errors():
