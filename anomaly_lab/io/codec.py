@@ -22,7 +22,7 @@ against the data before allocating.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 from torch import Tensor
@@ -39,7 +39,12 @@ class Codec(Protocol):
 
     def from_table(self, table: pa.Table, metadata: dict[str, str]) -> dict[str, Tensor]: ...
 
-    # optional: def check_schema(self, schema: pa.Schema) -> None
+    def check_schema(self, schema: pa.Schema) -> None: ...
+
+    def configure(self, **options: Any) -> Codec: ...
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> Codec: ...
 
     def metadata(self, layout: str) -> dict[str, str]: ...
 
@@ -53,6 +58,31 @@ class Codec(Protocol):
         ``out/test.labels.npy.tmp``). Return every path written; the exporter renames each into
         place by dropping the ``.tmp`` suffix, and deletes them if anything fails."""
         ...
+
+
+class CodecBase:
+    """The defaults a codec inherits, so every codec has the whole protocol: no other formats, every
+    schema accepted, no export options, rebuilt from metadata by its plain constructor."""
+
+    layouts: tuple[str, ...] = ()
+    other_formats: tuple[str, ...] = ()
+
+    def check_schema(self, schema: pa.Schema) -> None:
+        """Raise a one-line DataFileError for a file this codec cannot decode (before any row is read)."""
+
+    def configure(self, **options: Any) -> CodecBase:
+        """Apply the export options this codec takes (``export.frame_dtype`` for RandomAnomaly); the
+        shared export config passes every codec the same options, so others are left alone."""
+        return self
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> CodecBase:
+        return cls()
+
+    def write_other(self, fmt: str, batches: Iterable[dict[str, Tensor]], path: str) -> list[str]:
+        from anomaly_lab.core.errors import ConfigError
+
+        raise ConfigError(f"export.format={fmt!r} is not written by {type(self).__name__}; use parquet")
 
 
 @runtime_checkable

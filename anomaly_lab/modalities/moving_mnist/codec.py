@@ -41,6 +41,7 @@ from anomaly_lab.io.arrow import (
     scalar_array,
     tensor_array,
 )
+from anomaly_lab.io.codec import CodecBase
 from anomaly_lab.modalities.moving_mnist.anomalies import KINDS
 from anomaly_lab.viz.preview import frame_grid
 
@@ -69,7 +70,7 @@ def frames_uint8(frames: Tensor) -> Tensor:
     return (frames.to(torch.float32) * 255.0).round().clamp(0, 255).to(torch.uint8)
 
 
-class MovingMnistCodec:
+class MovingMnistCodec(CodecBase):
     """Arrow tables, ``.npz`` files and previews for
     :class:`~anomaly_lab.modalities.moving_mnist.MovingMnistGenerator` batches (``frames`` (B, T, 1, H, W),
     ``frame_labels`` (B, T), ``masks`` (B, T, 1, H, W), ...)."""
@@ -252,3 +253,7 @@ def write_gif(frames: np.ndarray, boxed: np.ndarray, path: str, scale: int = 2, 
         grid = frame_grid(tiles.reshape(-1, cols, *frames.shape[2:]), marks.reshape(-1, cols), scale=scale)
         pictures.append(grid.convert("P", palette=Image.ADAPTIVE, colors=64))
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+
+
+#: the codec ``anomaly_lab.io.registry`` finds for files of this dataset
+CODEC = MovingMnistCodec

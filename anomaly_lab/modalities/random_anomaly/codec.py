@@ -36,6 +36,7 @@ from anomaly_lab.io.arrow import (
     scalar_array,
     tensor_array,
 )
+from anomaly_lab.io.codec import CodecBase
 from anomaly_lab.viz.preview import frame_grid
 
 LAYOUTS = ("published", "compact")
@@ -48,7 +49,7 @@ COLUMNS = {
 }
 
 
-class RandomAnomalyCodec:
+class RandomAnomalyCodec(CodecBase):
     """Arrow tables and previews for :class:`~anomaly_lab.modalities.random_anomaly.generator.RandomAnomalyGenerator`
     batches (``x`` (B, T+1, 1, S, S) float32, ``y`` (B, T+1) int64)."""
 
@@ -184,3 +185,7 @@ class RandomAnomalyCodec:
 
     def write_other(self, fmt, batches, path):  # pragma: no cover - no other formats
         raise NotImplementedError(f"random_anomaly has no export format {fmt!r}")
+
+
+#: the codec ``anomaly_lab.io.registry`` finds for files of this dataset
+CODEC = RandomAnomalyCodec

@@ -43,6 +43,7 @@ from anomaly_lab.io.arrow import (
     scalar_array,
     tensor_array,
 )
+from anomaly_lab.io.codec import CodecBase
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES
 from anomaly_lab.modalities.spectrogram.scaling import percentile_scale
 from anomaly_lab.viz.preview import frame_grid
@@ -62,7 +63,7 @@ COLUMNS = {
 _ROAD_LABELS = np.array([b""] + [c.encode() for c in ANOMALY_CLASSES], dtype=ROAD_STRING)
 
 
-class SpectrogramCodec:
+class SpectrogramCodec(CodecBase):
     """Arrow tables, previews and ROAD-layout ``.h5`` files for
     :class:`~anomaly_lab.modalities.spectrogram.SpectrogramGenerator` batches (``x`` (B, 4, T, F),
     ``y``, ``anomalous`` (B,), ``mask`` (B, T, F))."""
@@ -276,3 +277,7 @@ def write_road_h5(
                 _append(grp, "ids", ids[rows])
         if groups is None:
             raise DataFileError(f"no rows to write to {path}")
+
+
+#: the codec ``anomaly_lab.io.registry`` finds for files of this dataset
+CODEC = SpectrogramCodec

@@ -41,6 +41,7 @@ from anomaly_lab.io.arrow import (
     scalar_array,
     tensor_array,
 )
+from anomaly_lab.io.codec import CodecBase
 from anomaly_lab.modalities.timeseries.events import ALL_KINDS
 
 LAYOUTS = ("published", "with_clean")
@@ -70,7 +71,7 @@ def _event_lists(batch: dict[str, Tensor], field: str, valid: np.ndarray) -> pa.
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[valid].astype(np.int32)))
 
 
-class TimeSeriesCodec:
+class TimeSeriesCodec(CodecBase):
     """Arrow tables, previews and CSV files for
     :class:`~anomaly_lab.modalities.timeseries.generator.TimeSeriesGenerator` batches."""
 
@@ -284,3 +285,7 @@ def plot_series(batch: dict[str, Tensor], path: str, channel_names: list[str] | 
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+#: the codec ``anomaly_lab.io.registry`` finds for files of this dataset
+CODEC = TimeSeriesCodec
