@@ -62,7 +62,7 @@ class Codec(Protocol):
 
 class CodecBase:
     """The defaults a codec inherits, so every codec has the whole protocol: no other formats, every
-    schema accepted, no export options, rebuilt from metadata by its plain constructor."""
+    schema accepted, export options ignored, rebuilt from metadata by its plain constructor."""
 
     layouts: tuple[str, ...] = ()
     other_formats: tuple[str, ...] = ()
