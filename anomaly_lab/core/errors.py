@@ -54,6 +54,31 @@ def check_range(
     return value
 
 
+def check_interval(
+    name: str, value: Any, low: float | None = None, *, integer: bool = False, as_float: bool = True
+) -> tuple:
+    """The one ``[low, high]`` parser: a number (both ends alike) or a pair of numbers with
+    ``least <= low <= high`` (``least`` is the ``low`` argument). Returns the pair as floats (ints with
+    ``integer``; as given with ``as_float=False``)."""
+    scalar = (int,) if integer else (int, float)
+    if isinstance(value, scalar) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        values = list(value) if not isinstance(value, (str, bytes)) else []
+    except TypeError:
+        values = []
+    kind = "an integer" if integer else "a number"
+    if len(values) != 2 or not all(isinstance(v, scalar) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"{name}={value!r} must be {kind} or a [low, high] pair of them")
+    if low is not None and min(values) < low:
+        raise ConfigError(f"{name}={values} is out of range; allowed: {low} <= low <= high")
+    if values[0] > values[1]:
+        raise ConfigError(f"{name}={values} has low > high; give [low, high]")
+    if integer:
+        return int(values[0]), int(values[1])
+    return (float(values[0]), float(values[1])) if as_float else tuple(values)
+
+
 def find_user_error(exc: BaseException) -> AnomalyLabError | None:
     """The AnomalyLabError behind ``exc`` (Hydra wraps errors raised while instantiating)."""
     seen = set()

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.device import resolve_device
-from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_interval, check_range
 from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.core.splits import SPLITS, split_offset
 from anomaly_lab.modalities.moving_mnist import anomalies as A
@@ -34,16 +34,7 @@ _SPLIT_ORDER = ("train", "val", "test")  # split id = sample index // split_offs
 
 
 def _pair(name: str, value, integer: bool = False, low: float = 0.0) -> tuple:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = (value, value)
-    value = tuple(value)
-    if len(value) != 2:
-        raise ConfigError(f"{name}={list(value)} must be [low, high]")
-    for v in value:
-        check_range(name, v, low, integer=integer)
-    if value[0] > value[1]:
-        raise ConfigError(f"{name}={list(value)} has low > high; give [low, high]")
-    return value
+    return check_interval(name, value, low, integer=integer, as_float=False)
 
 
 def _kind_params(given: Mapping) -> dict[str, tuple]:

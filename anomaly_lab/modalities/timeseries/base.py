@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from anomaly_lab.core.errors import ConfigError, check_range
+from anomaly_lab.core.errors import ConfigError, check_interval, check_range
 from anomaly_lab.core.registry import Registry
 from anomaly_lab.core.rng import CounterRNG
 
@@ -322,16 +322,7 @@ SHAPE_OPTIONS = {name: dict(entry.defaults) for name, entry in SHAPE_REGISTRY.it
 
 
 def _pair(name: str, value, low: float = 0.0) -> tuple[float, float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = (value, value)
-    values = list(value) if value is not None else []
-    if (
-        len(values) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        or not low <= values[0] <= values[1]
-    ):
-        raise ConfigError(f"{name}={value!r} must be a number or [low, high] with {low} <= low <= high")
-    return float(values[0]), float(values[1])
+    return check_interval(name, value, low)
 
 
 class BaseSeries:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.core.errors import ConfigError, check_choice, check_interval, check_range
 from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.modalities.timeseries.kinds import (
     ALL_KINDS,
@@ -90,16 +90,7 @@ def kind_weights(kinds) -> list[float]:
 
 
 def int_pair(name: str, value, low: int = 0) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    values = list(value) if isinstance(value, Sequence) or hasattr(value, "__iter__") else []
-    if (
-        len(values) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        or not low <= values[0] <= values[1]
-    ):
-        raise ConfigError(f"{name}={value!r} must be an integer or [low, high] of integers with {low} <= low <= high")
-    return int(values[0]), int(values[1])
+    return check_interval(name, value, low, integer=True)
 
 
 def _signs(rng: CounterRNG, stream: str, shape, sign: str) -> Tensor:
