@@ -71,3 +71,31 @@ def test_f_scores():
     assert ranking.f1_of(0.5, 1.0) == pytest.approx(2 / 3) and ranking.f1_of(0.0, 0.0) == 0.0
     assert ranking.fbeta_of(1.0, 0.5, 2.0) == pytest.approx(5 * 0.5 / (4 + 0.5))
     assert ranking.ratio(1, 0) == 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_against_torchmetrics(seed):
+    # torchmetrics computes the same figures (its AUROC and average precision, F1 at a threshold and
+    # the confusion matrix); we keep our own for float64 pooling, labels < 0 as unknown and NaN
+    # (not 0) for a one-class set, and check that the shared cases agree.
+    from torchmetrics.functional.classification import (
+        binary_auroc,
+        binary_average_precision,
+        binary_f1_score,
+        multiclass_confusion_matrix,
+    )
+
+    from anomaly_lab.metrics.multiclass import classification_scores
+    from anomaly_lab.metrics.point import point_prf
+
+    g = torch.Generator().manual_seed(seed)
+    target = (torch.rand(500, generator=g) < 0.2).long()
+    scores = torch.round(torch.rand(500, generator=g) * 50 + target * 15) / 50  # ties on purpose
+    # torchmetrics sorts and sums in float32: within 1e-4 (scikit-learn, in float64, agrees exactly)
+    assert ranking.auroc(scores, target) == pytest.approx(float(binary_auroc(scores, target)), abs=1e-4)
+    assert ranking.auprc(scores, target) == pytest.approx(float(binary_average_precision(scores, target)), abs=1e-4)
+    flags = scores >= 0.6
+    assert point_prf(flags, target)["f1"] == pytest.approx(float(binary_f1_score(flags.long(), target)), abs=1e-6)
+    pred, true = torch.randint(0, 4, (300,), generator=g), torch.randint(0, 4, (300,), generator=g)
+    _, cm = classification_scores(pred, true, ["a", "b", "c", "d"])
+    assert torch.equal(cm.long(), multiclass_confusion_matrix(pred, true, num_classes=4))
