@@ -31,8 +31,8 @@ def test_default_layout_matches_the_published_files(tmp_path):
     assert res.returncode == 0, res.stderr
     names = sorted(os.listdir(out))
     assert names == [
-        "manifest.json",
-        "preview.png",
+        "_manifest.json",
+        "_preview",
         "train-00000.parquet",
         "train-00001.parquet",
         "train-00002.parquet",
@@ -52,7 +52,9 @@ def test_default_layout_matches_the_published_files(tmp_path):
     x = np.stack([np.stack(r) for r in df["x"]])
     assert np.all(x[:, 10] == 0)
     assert np.isclose(x[:, :10].min(), -0.1307 / 0.3081, atol=1e-5)
-    manifest = json.loads((out / "manifest.json").read_text())
+    assert os.listdir(out / "_preview") == ["preview.png"]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["format_version"] == 2
     files = manifest["splits"]["train"]["files"]
     assert [f["rows"] for f in files] == [16, 16, 8]
     assert manifest["settings"]["generator"]["seed"] == 3
