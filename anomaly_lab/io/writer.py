@@ -720,6 +720,7 @@ class Exporter:
         """Write every ``{split, size, start}`` of ``plan`` (this shard's part of it); returns each
         split's manifest entry. Holds the folder's lock for the whole run."""
         plan = self.check_plan(plan)
+        os.makedirs(self.out_dir, exist_ok=True)
         with self.locked():
             manifest = self._load_manifest()
             self._clean_folder(plan, manifest)
