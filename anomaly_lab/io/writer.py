@@ -534,11 +534,13 @@ class Exporter:
 
     # -- one file ----------------------------------------------------------------------------
     def _tmp_path(self, name: str) -> str:
-        if self._tmp_dir is None:
-            tag = f"shard{self.shard}of{self.num_shards}-" if self.sharded else ""
-            self._tmp_dir = os.path.join(self.out_dir, f"{_TMP_PREFIX}{tag}{os.getpid()}")
-            os.makedirs(self._tmp_dir, exist_ok=True)
         return os.path.join(self._tmp_dir, name + ".tmp")
+
+    def _make_tmp_dir(self) -> None:
+        """This process's temporary folder (made before any writer thread starts)."""
+        tag = f"shard{self.shard}of{self.num_shards}-" if self.sharded else ""
+        self._tmp_dir = os.path.join(self.out_dir, f"{_TMP_PREFIX}{tag}{os.getpid()}")
+        os.makedirs(self._tmp_dir, exist_ok=True)
 
     def _entry(self, job: _FileJob, final: str) -> dict:
         return {
@@ -747,7 +749,9 @@ class Exporter:
                         todo.append(job)
                 self._record(manifest, plan, done, jobs)
                 self._done_before, self._all_jobs = done, jobs
-                done.update(self._run_jobs(todo, manifest, plan, bar))
+                if todo:
+                    self._make_tmp_dir()
+                    done.update(self._run_jobs(todo, manifest, plan, bar))
             finally:
                 bar.close()
                 if self._tmp_dir is not None:
