@@ -518,8 +518,8 @@ class Exporter:
                 f"out_dir={self.out_dir!r} holds {len(unknown)} data file(s) that no manifest of this export "
                 f"records ({shown}); readers would take them for part of it: delete them or choose another out_dir"
             )
-        if removable and self.sharded:
-            removable = [n for n in removable if self._owner(n, plan)]
+        if self.sharded and self.shard != 0:
+            removable = []  # shard 0 removes them (each shard sees the same folder)
         if removable:
             for name in removable:
                 os.remove(os.path.join(self.out_dir, name))
@@ -527,10 +527,6 @@ class Exporter:
                 entry["files"] = [f for f in entry.get("files", []) if f["name"] not in removable]
             shown = ", ".join(removable[:4]) + (f" and {len(removable) - 4} more" if len(removable) > 4 else "")
             self._say(f"removed {len(removable)} file(s) an earlier, different run of this export left: {shown}")
-
-    def _owner(self, name: str, plan: list[dict]) -> bool:
-        """Whether shard ``self.shard`` is the one to remove stale ``name`` (the first shard does)."""
-        return self.shard == 0
 
     # -- one file ----------------------------------------------------------------------------
     def _tmp_path(self, name: str) -> str:
@@ -764,10 +760,20 @@ class Exporter:
             if self.sharded:
                 self.merge_shards()
             else:
-                legacy = os.path.join(self.out_dir, LEGACY_MANIFEST_NAME)
-                if os.path.exists(legacy):
-                    os.remove(legacy)
+                self._retire_legacy_names()
             return {e["split"]: manifest["splits"][e["split"]] for e in plan}
+
+    def _retire_legacy_names(self) -> None:
+        """A folder written before format_version 2: its manifest is superseded by ``_manifest.json``
+        and its pictures move into ``_preview/``, so dataset readers no longer trip over them."""
+        legacy = os.path.join(self.out_dir, LEGACY_MANIFEST_NAME)
+        if os.path.exists(legacy):
+            os.remove(legacy)
+        for name in LEGACY_PREVIEW_NAMES:
+            old = os.path.join(self.out_dir, name)
+            if os.path.isfile(old):
+                os.makedirs(os.path.join(self.out_dir, PREVIEW_DIR), exist_ok=True)
+                os.replace(old, os.path.join(self.out_dir, PREVIEW_DIR, name))
 
     def _sibling(self, name: str, job: _FileJob) -> bool:
         """Whether ``name`` is another file the codec wrote with ``job``'s (``test.labels.npy`` beside
@@ -857,6 +863,9 @@ def merge_shard_manifests(out_dir: str, num_shards: int) -> dict | None:
                     raise DataFileError(f"{path} is unreadable ({err})") from err
             if not m.get("complete"):
                 return None
+            for entry in m.get("splits", {}).values():
+                for f in entry.get("files", []):
+                    check_member_name(f.get("name"), path)
             manifests.append(m)
         first = manifests[0]
         for name, m in zip(names, manifests):

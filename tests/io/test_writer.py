@@ -223,3 +223,15 @@ def test_split_stride_is_checked_before_writing(gen, tmp_path):
     with pytest.raises(ConfigError, match="start \\+ size must be at most 1000000000"):
         Exporter(gen, str(tmp_path), ExportOptions(progress=False)).export_split("train", 4, start=999_999_998)
     assert not os.listdir(tmp_path)
+
+
+def test_legacy_folder_without_preview_moves_its_pictures(gen, tmp_path):
+    from anomaly_lab.io.writer import LEGACY_MANIFEST_NAME, MANIFEST_NAME, PREVIEW_DIR
+
+    export(gen, tmp_path)
+    os.replace(tmp_path / MANIFEST_NAME, tmp_path / LEGACY_MANIFEST_NAME)
+    (tmp_path / "preview.png").write_bytes(b"png")
+    entry = export(gen, tmp_path)  # resumes from manifest.json: every file is skipped
+    assert [f["rows"] for f in entry["files"]] == [12, 12, 6]
+    assert sorted(os.listdir(tmp_path)) == [MANIFEST_NAME, PREVIEW_DIR] + [f"train-0000{k}.parquet" for k in range(3)]
+    assert (tmp_path / PREVIEW_DIR / "preview.png").read_bytes() == b"png"
