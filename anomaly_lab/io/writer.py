@@ -36,6 +36,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -690,15 +691,16 @@ class Exporter:
     @staticmethod
     def _fresh(batch: dict, in_flight: dict) -> dict:
         """``batch`` safe to hold while the next one is made: a generator that writes each batch into
-        the same buffer would otherwise change batches still queued for writing."""
-        ptrs = {
-            k: v.untyped_storage().data_ptr() for k, v in batch.items() if isinstance(v, torch.Tensor) and v.numel()
-        }
-        if any(p in in_flight.get("ptrs", set()) for p in ptrs.values()):
+        the same buffer would otherwise change batches still queued for writing. A tensor sharing
+        memory with a tensor of an earlier batch that is still alive is copied."""
+        tensors = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor) and v.numel()}
+        alive = [ref() for ref in in_flight.get("refs", ())]
+        held = {t.untyped_storage().data_ptr() for t in alive if t is not None}
+        if any(v.untyped_storage().data_ptr() in held for v in tensors.values()):
             batch = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            ptrs = {}
-        in_flight.setdefault("ptrs", deque(maxlen=64))
-        in_flight["ptrs"].extend(ptrs.values())
+            tensors = {k: batch[k] for k in tensors}
+        refs = in_flight.setdefault("refs", deque(maxlen=256))
+        refs.extend(weakref.ref(v) for v in tensors.values())
         return batch
 
     def _record(self, manifest: dict, plan: list[dict], done: dict, jobs: list[_FileJob]) -> None:

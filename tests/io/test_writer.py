@@ -235,3 +235,29 @@ def test_legacy_folder_without_preview_moves_its_pictures(gen, tmp_path):
     assert [f["rows"] for f in entry["files"]] == [12, 12, 6]
     assert sorted(os.listdir(tmp_path)) == [MANIFEST_NAME, PREVIEW_DIR] + [f"train-0000{k}.parquet" for k in range(3)]
     assert (tmp_path / PREVIEW_DIR / "preview.png").read_bytes() == b"png"
+
+
+def test_a_generator_that_reuses_its_output_buffer_still_exports_every_batch(gen, tmp_path):
+    class Reusing:
+        """Writes every batch into the same tensors (as an ``out=`` generator would)."""
+
+        def __init__(self, inner):
+            self.inner, self.buf = inner, None
+
+        def generate(self, idx):
+            b = self.inner.generate(idx)
+            if self.buf is None or self.buf["x"].shape != b["x"].shape:
+                self.buf = {k: v.clone() for k, v in b.items()}
+            for k, v in b.items():
+                self.buf[k].copy_(v)
+            return dict(self.buf)
+
+        def config_dict(self):
+            return self.inner.config_dict()
+
+        def codec(self):
+            return self.inner.codec()
+
+    export(Reusing(gen), tmp_path, size=48, workers=2)
+    got = ParquetDataset(str(tmp_path), "train").__getitems__(list(range(48)))
+    assert torch.equal(got["x"], gen.generate(torch.arange(48))["x"])
