@@ -358,9 +358,9 @@ class Exporter:
 
     # -- messages ----------------------------------------------------------------------------
     def _say(self, line: str) -> None:
+        """A notice the user must see whatever ``progress`` says (files removed from their folder)."""
         self.messages.append(line)
-        if self.options.progress:
-            print(line, file=sys.stderr)
+        print(line, file=sys.stderr)
 
     # -- manifests ---------------------------------------------------------------------------
     def _new_manifest(self) -> dict:
