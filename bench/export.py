@@ -163,7 +163,8 @@ def _end_to_end(tmp: str, quick: bool) -> list[dict]:
                 "generation alone at the faster of torch's default threads and 1; "
                 f"ratios {min(ratios[comp]):.2f}-{max(ratios[comp]):.2f}; the export kept "
                 f"{statistics.median(cores[comp]):.2f} of {os.cpu_count()} cores busy; CPU a row "
-                f"{1e3 * statistics.median(e2e_cpu[comp]):.2f} ms exported vs {1e3 * statistics.median(gen_cpu):.2f} ms "
+                f"{1e3 * statistics.median(e2e_cpu[comp]):.2f} ms exported vs "
+                f"{1e3 * statistics.median(gen_cpu):.2f} ms "
                 "generated (on a busy machine the ratio cannot beat their quotient)"
                 + ("; target >= 0.8" if comp == "zstd" else "; gzip level 1 (the default when none is given)"),
             }
