@@ -181,8 +181,13 @@ def test_generate_writes_parquet_and_preview_that_read_back(tmp_path):
         f"out_dir={out}",
     )
     assert res.returncode == 0, res.stderr
-    assert sorted(os.listdir(out)) == ["manifest.json", "preview.gif", "preview.png", "test-00000.parquet"]
-    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(os.listdir(out)) == [
+        "_manifest.json",
+        "_preview",
+        "test-00000.parquet",
+    ]  # issue 13: readers skip _ names
+    assert sorted(os.listdir(out / "_preview")) == ["preview.gif", "preview.png"]
+    manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["settings"]["generator"]["dataset"] == "moving_mnist"
     assert manifest["settings"]["generator"]["similarity"]["method"] == "pca_kmeans"
     table = pq.read_table(out / "test-00000.parquet")
@@ -202,7 +207,7 @@ def test_generate_npz_holds_the_same_samples_as_parquet(tmp_path):
     res = run_generate(*common, f"out_dir={tmp_path / 'npz'}", "export.format=npz")
     assert res.returncode == 0, res.stderr
     npz = tmp_path / "npz"
-    assert sorted(os.listdir(npz)) == ["manifest.json", "test.labels.npy", "test.npz"]
+    assert sorted(os.listdir(npz)) == ["_manifest.json", "test.labels.npy", "test.npz"]
     from anomaly_lab.io.reader import ParquetDataset
 
     rows = ParquetDataset(str(tmp_path / "pq"), "test").__getitems__(list(range(10)))

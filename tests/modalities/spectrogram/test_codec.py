@@ -163,7 +163,12 @@ def test_generate_py_writes_parquet_and_preview(tmp_path):
 
     out = tmp_path / "pq"
     run_generate(compose_generate(out, "size=20", "export.layout=compact"))
-    assert sorted(os.listdir(out)) == ["manifest.json", "preview.png", "train-00000.parquet"]
+    assert sorted(os.listdir(out)) == [
+        "_manifest.json",
+        "_preview",
+        "train-00000.parquet",
+    ]  # issue 13: readers skip _ names
+    assert os.listdir(out / "_preview") == ["preview.png"]
     table = pq.read_table(out / "train-00000.parquet")
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items() if k.startswith(b"anomaly_lab.")}
     assert meta["anomaly_lab.layout"] == "compact" and meta["anomaly_lab.shape"] == "4,16,16"
@@ -191,7 +196,7 @@ def test_generate_py_writes_road_layout_h5(tmp_path):
             "export.splits=[{split: train, size: 24}, {split: test, size: 8}]",
         )
     )
-    assert sorted(os.listdir(out)) == ["manifest.json", "test.h5", "train.h5"]
+    assert sorted(os.listdir(out)) == ["_manifest.json", "test.h5", "train.h5"]
     train = RoadFile(str(out / "train.h5")).catalogue()[1]
     test = RoadFile(str(out / "test.h5")).catalogue(groups=["test_data"])[1]
     assert train["rows"] == 24 and test["rows"] == 8

@@ -128,10 +128,15 @@ def test_generate_py_data_timeseries(tmp_path):
         timeout=300,
     )
     assert res.returncode == 0, res.stderr
-    assert sorted(os.listdir(out)) == ["manifest.json", "preview.png", "train-00000.parquet"]
+    assert sorted(os.listdir(out)) == [
+        "_manifest.json",
+        "_preview",
+        "train-00000.parquet",
+    ]  # issue 13: readers skip _ names
+    assert os.listdir(out / "_preview") == ["preview.png"]
     meta = pq.read_schema(out / "train-00000.parquet").metadata
     assert meta[b"anomaly_lab.dataset"] == b"timeseries" and meta[b"anomaly_lab.shape"] == b"100,2"
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["settings"]["generator"]["seed"] == 3
     rows = ParquetDataset(str(out), "train").__getitems__(list(range(20)))
     again = TimeSeriesGenerator(length=100, channels=2, seed=3, device="cpu").generate(torch.arange(20))
