@@ -14,7 +14,9 @@ import time
 from omegaconf import DictConfig, OmegaConf
 
 from anomaly_lab.core.errors import ConfigError, check_range
-from anomaly_lab.io.writer import MANIFEST_NAME, Exporter, ExportOptions, prepare_out_dir, shard_manifest_name
+from anomaly_lab.io.folder import MANIFEST_NAME, shard_manifest_name
+from anomaly_lab.io.writer import Exporter, ExportOptions, prepare_out_dir
+from anomaly_lab.modalities.timeseries.formats import SERIES_FORMATS
 
 
 def _split_plan(cfg: DictConfig) -> list[dict]:
@@ -70,6 +72,22 @@ def _leave_a_core_to_the_writers(generator) -> None:
         torch.set_num_threads(max(1, min(threads, usable_cores() // 2)))
 
 
+def _export_series(generator, out_dir: str, fmt: str, plan: list[dict], batch_size: int) -> dict:
+    """``export.format=timeeval|tsb_ad``: every split's series as CSV files of that tool's layout."""
+    from anomaly_lab.modalities.timeseries.formats import export_series_files
+
+    t0 = time.perf_counter()
+    summary = {}
+    for entry in plan:
+        summary[entry["split"]] = export_series_files(
+            generator, out_dir, fmt, entry["split"], entry["size"], entry["start"], batch_size
+        )
+    wall = time.perf_counter() - t0
+    files = sum(len(s["files"]) for s in summary.values())
+    print(f"wrote {files} {fmt} file(s) to {os.path.abspath(out_dir)} in {wall:.1f} s", file=sys.stderr)
+    return {"splits": summary, "wall_s": wall, "preview": None}
+
+
 def run_generate(cfg: DictConfig) -> dict:
     """Validate everything, instantiate ``cfg.data.generator``, then stream each split to disk."""
     from hydra.utils import instantiate
@@ -97,11 +115,12 @@ def run_generate(cfg: DictConfig) -> dict:
         workers=_workers(ex.get("workers")),
     )
     generator = instantiate(cfg.data.generator)
-    codec = generator.codec()
-    if hasattr(codec, "configure"):
-        codec.configure(frame_dtype=ex.get("frame_dtype"))
-        options.extra["frame_dtype"] = ex.get("frame_dtype") if options.layout == "compact" else None
     out_dir = str(cfg.out_dir)
+    if ex.format in SERIES_FORMATS:  # TimeEval / TSB-AD: one CSV a series, in those tools' own layout
+        return _export_series(generator, out_dir, ex.format, plan, cfg.batch_size)
+    codec = generator.codec()
+    codec.configure(frame_dtype=ex.get("frame_dtype"))
+    options.extra["frame_dtype"] = ex.get("frame_dtype") if options.layout == "compact" else None
     # Validate options against the codec, and make a first row, before anything touches the disk.
     options.validate(codec)
     _dry_run(generator, codec, options, plan)

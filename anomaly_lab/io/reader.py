@@ -29,12 +29,8 @@ from torch.utils.data import Dataset, Sampler
 
 from anomaly_lab.core.errors import DataFileError
 from anomaly_lab.io.arrow import file_format, max_decode_bytes
+from anomaly_lab.io.folder import MANIFEST_NAME, check_member_name, find_manifest
 from anomaly_lab.io.registry import codec_for
-
-# The writer's names (anomaly_lab.io.writer defines the same; kept here until they are shared).
-MANIFEST_NAME = "_manifest.json"
-LEGACY_MANIFEST_NAME = "manifest.json"
-PREVIEW_DIR = "_preview"
 
 #: Names one split is written under: ``val``/``validate`` are one split (see core.splits), and
 #: ``validation`` is the name HF datasets recognises.
@@ -46,26 +42,21 @@ SPLIT_ALIASES = {
 
 
 def manifest_path(path: str) -> str | None:
-    """The manifest of folder ``path``: ``_manifest.json``, else the older ``manifest.json``."""
-    for name in (MANIFEST_NAME, LEGACY_MANIFEST_NAME):
-        candidate = os.path.join(path, name)
-        if os.path.exists(candidate):
-            return candidate
-    return None
+    """The manifest of folder ``path``: ``_manifest.json``, else the older ``manifest.json``; a folder
+    holding only shard manifests is an unfinished sharded export and is refused (its glob would
+    silently read part of the data)."""
+    found = find_manifest(path)
+    if found is None and glob.glob(os.path.join(path, "_manifest.shard-*.json")):
+        raise DataFileError(
+            f"{path!r} is a sharded export whose shards have not all finished (no {MANIFEST_NAME}); "
+            "run the missing shards, or the last one again, to merge them"
+        )
+    return found
 
 
 def _inside(folder: str, name: object, manifest: str) -> str:
-    """``folder/name`` for a file name from a manifest; absolute names, ``..`` and folders are refused
-    (a manifest must not send the reader outside its own folder)."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or os.path.isabs(name)
-        or os.path.basename(name) != name
-        or name in (".", "..")
-    ):
-        raise DataFileError(f"{manifest} lists file {name!r}; only plain file names inside the folder are allowed")
-    return os.path.join(folder, name)
+    """``folder/name`` for a file name from a manifest (plain names only: see check_member_name)."""
+    return os.path.join(folder, check_member_name(name, manifest))
 
 
 def find_split_files(path: str, split: str | None = None) -> list[str]:

@@ -48,6 +48,14 @@ import torch
 from anomaly_lab import __version__
 from anomaly_lab.core.errors import ConfigError, DataFileError, check_choice, check_range
 from anomaly_lab.core.splits import check_split_rows, split_indices, split_offset
+from anomaly_lab.io.folder import (
+    LEGACY_MANIFEST_NAME,
+    MANIFEST_NAME,
+    PREVIEW_DIR,
+    check_member_name,
+    find_manifest,
+    shard_manifest_name,
+)
 
 try:  # advisory locks need POSIX; elsewhere the folder is not locked
     import fcntl
@@ -55,12 +63,6 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 COMPRESSIONS = ("zstd", "gzip", "snappy", "none")
-#: the manifest's name: a leading underscore makes pandas / pyarrow.dataset / HF datasets skip it
-MANIFEST_NAME = "_manifest.json"
-#: the name folders written before format_version 2 used (still read and resumed)
-LEGACY_MANIFEST_NAME = "manifest.json"
-#: the folder of preview pictures (skipped by dataset readers for its leading underscore)
-PREVIEW_DIR = "_preview"
 PREVIEW_NAME = "preview.png"
 #: preview files older folders kept beside the data
 LEGACY_PREVIEW_NAMES = ("preview.png", "preview.gif")
@@ -73,41 +75,6 @@ DATA_SUFFIXES = (".parquet", ".npz", ".npy", ".h5", ".csv")
 #: (pyarrow's 9) for about 3% more bytes
 GZIP_DEFAULT_LEVEL = 1
 _TMP_PREFIX = ".tmp-"
-
-
-def shard_manifest_name(shard: int, num_shards: int) -> str:
-    """The manifest a sharded run writes (``_manifest.shard-00000-of-00002.json``)."""
-    return f"_manifest.shard-{shard:05d}-of-{num_shards:05d}.json"
-
-
-def check_member_name(name: object, manifest_path: str) -> str:
-    """``name`` as a file inside the manifest's folder, or a DataFileError: a manifest may name only
-    plain files beside it (no absolute paths, no folders, no ``..``), so reading or resuming one never
-    touches a file outside the folder."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or name in (".", "..")
-        or "/" in name
-        or "\\" in name
-        or os.sep in name
-        or (os.altsep and os.altsep in name)
-        or os.path.isabs(name)
-        or "\0" in name
-    ):
-        raise DataFileError(
-            f"{manifest_path} lists file name {name!r}; names must be plain file names inside the folder"
-        )
-    return name
-
-
-def find_manifest(out_dir: str) -> str | None:
-    """The manifest of ``out_dir``: ``_manifest.json``, else the legacy ``manifest.json``, else None."""
-    for name in (MANIFEST_NAME, LEGACY_MANIFEST_NAME):
-        path = os.path.join(out_dir, name)
-        if os.path.isfile(path):
-            return path
-    return None
 
 
 @dataclass

@@ -305,3 +305,22 @@ def test_sharded_export_through_the_joblib_launcher_equals_one_process(tmp_path)
         a, b = pq.read_table(sharded / f["name"]), pq.read_table(single / f["name"])
         assert a.equals(b)  # value for value (and byte for byte: the checksums above are equal)
     assert pd.read_parquet(sharded).equals(pd.read_parquet(single))
+
+
+@pytest.mark.parametrize(("fmt", "label"), [("timeeval", "is_anomaly"), ("tsb_ad", "Label")])
+def test_generate_py_writes_timeeval_and_tsb_ad_files(fmt, label, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / fmt
+    res = subprocess.run(
+        [sys.executable, "generate.py", "data=timeseries", "size=2", f"export.format={fmt}", f"out_dir={out}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    files = sorted(p for p in out.iterdir() if p.suffix == ".csv")
+    assert len(files) == 2
+    table = pd.read_csv(files[0])
+    assert table.columns[-1] == label and len(table) == 512 and set(table[label].unique()) <= {0, 1}

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from anomaly_lab.io.arrow import FORMAT_KEY
-from anomaly_lab.io.reader import LEGACY_MANIFEST_NAME, ParquetDataset
+from anomaly_lab.io.folder import LEGACY_MANIFEST_NAME
+from anomaly_lab.io.reader import ParquetDataset
 from anomaly_lab.io.registry import codec_for
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "format1")

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomaly_lab.core.errors import DataFileError
-from anomaly_lab.io.reader import MANIFEST_NAME, ParquetDataset
+from anomaly_lab.io.folder import MANIFEST_NAME
+from anomaly_lab.io.reader import ParquetDataset
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "format1")
 

@@ -23,7 +23,8 @@ import torch
 from datasets import load_dataset
 
 from anomaly_lab.core.splits import split_offset
-from anomaly_lab.io.reader import LEGACY_MANIFEST_NAME, MANIFEST_NAME, PREVIEW_DIR, ParquetDataset
+from anomaly_lab.io.folder import LEGACY_MANIFEST_NAME, MANIFEST_NAME, PREVIEW_DIR
+from anomaly_lab.io.reader import ParquetDataset
 from anomaly_lab.io.writer import Exporter, ExportOptions
 from anomaly_lab.modalities.moving_mnist import KINDS, MovingMnistGenerator
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator

@@ -226,7 +226,7 @@ def test_split_stride_is_checked_before_writing(gen, tmp_path):
 
 
 def test_legacy_folder_without_preview_moves_its_pictures(gen, tmp_path):
-    from anomaly_lab.io.writer import LEGACY_MANIFEST_NAME, MANIFEST_NAME, PREVIEW_DIR
+    from anomaly_lab.io.folder import LEGACY_MANIFEST_NAME, MANIFEST_NAME, PREVIEW_DIR
 
     export(gen, tmp_path)
     os.replace(tmp_path / MANIFEST_NAME, tmp_path / LEGACY_MANIFEST_NAME)
