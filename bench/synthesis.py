@@ -29,7 +29,7 @@ import torch
 
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.sources import load_source
-from anomaly_lab.synth.geometry import resize
+from anomaly_lab.synth.geometry import resize, resize_8bit, warp_to_8bit
 from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES
 from anomaly_lab.synth.reference import MEAN, STD, reference_sequence
 
@@ -46,26 +46,35 @@ class _EightBit(torch.nn.Module):
         return torch.floor(x.clamp(0.0, 1.0) * 255.0) / 255.0
 
 
-def kornia_recipe(name: str) -> torch.nn.Module:
+class _WarpEightBit(torch.nn.Module):
+    """The uint8 picture PIL's warp leaves (our faithful recipes' step after each perspective)."""
+
+    def forward(self, x):
+        return warp_to_8bit(x)
+
+
+def kornia_recipe(name: str, faithful_8bit: bool = True) -> torch.nn.Module:
     """The Kornia version of one of the eight RandomAnomaly recipes, for a batch (N, 1, H, W) in [0, 1]
-    with a fresh parameter draw per image."""
+    with a fresh parameter draw per image; ``faithful_8bit`` adds the 8-bit step after each warp, as
+    our generator's default does."""
 
     def erasing():
         return KA.RandomErasing(scale=(0.1, 0.2), ratio=(0.3, 3.3), value=0.0, p=1.0)
 
-    def warp(d):
-        return KA.RandomPerspective(distortion_scale=d, p=1.0, sampling_method="basic")
-
     def seq(*augs):
         return KA.AugmentationSequential(*augs, same_on_batch=False)
 
+    def warp_seq(d):
+        aug = seq(KA.RandomPerspective(distortion_scale=d, p=1.0, sampling_method="basic"))
+        return torch.nn.Sequential(aug, _WarpEightBit()) if faithful_8bit else aug
+
     table = {
         "baseline": lambda: torch.nn.Identity(),
-        "perspective_small": lambda: seq(warp(0.5)),
-        "perspective": lambda: seq(warp(0.9)),
+        "perspective_small": lambda: warp_seq(0.5),
+        "perspective": lambda: warp_seq(0.9),
         "erase": lambda: seq(erasing()),
         "noise": lambda: seq(KA.RandomGaussianNoise(mean=0.0, std=0.01, p=1.0)),
-        "both": lambda: torch.nn.Sequential(seq(erasing()), _EightBit(), seq(warp(0.5))),
+        "both": lambda: torch.nn.Sequential(seq(erasing()), _EightBit(), warp_seq(0.5)),
         "blur": lambda: seq(KA.RandomGaussianBlur((15, 15), (0.1, 2.0), border_type="reflect", p=1.0)),
         "sharpness": lambda: seq(KA.RandomSharpness(sharpness=(4.0, 4.0), p=1.0)),
     }
@@ -75,13 +84,18 @@ def kornia_recipe(name: str) -> torch.nn.Module:
 class KorniaRandomAnomaly:
     """RandomAnomaly batches made with Kornia augmentations and torch's global RNG (the peer)."""
 
-    def __init__(self, source, seq_len: int = 10, image_size: int = 50, recipes=RANDOM_ANOMALY_RECIPES):
+    def __init__(
+        self, source, seq_len: int = 10, image_size: int = 50, recipes=RANDOM_ANOMALY_RECIPES, faithful_8bit=True
+    ):
         if KA is None:
             raise ImportError("KorniaRandomAnomaly needs kornia (the bench extra)")
         self.seq_len, self.size, self.recipes = seq_len, image_size, list(recipes)
-        self.augment = [kornia_recipe(r) for r in self.recipes]
+        self.augment = [kornia_recipe(r, faithful_8bit) for r in self.recipes]
         self.labels = source.labels
-        self.bank = resize(source.images.unsqueeze(1).to(torch.float32) / 255.0, image_size)
+        if faithful_8bit:  # the resized digits as PIL makes them (our resize_8bit), like ours
+            self.bank = resize_8bit(source.images, image_size).unsqueeze(1).to(torch.float32) / 255.0
+        else:
+            self.bank = resize(source.images.unsqueeze(1).to(torch.float32) / 255.0, image_size)
         self.low, self.high = self.bank.amin(dim=(1, 2, 3)), self.bank.amax(dim=(1, 2, 3))
         self.by_class = [torch.nonzero(self.labels == c).flatten() for c in range(int(self.labels.max()) + 1)]
 
