@@ -16,6 +16,7 @@ manifest), since it changes the values made at a fixed seed.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -70,6 +71,7 @@ class RandomAnomalyGenerator:
         self.mean, self.std = float(mean), float(std)
         self._bank: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         self._spare: tuple[Tensor, int] | None = None
+        self._local = threading.local()
 
     #: the resized source bank (float32, kept twice: in [0, 1] and normalised) is kept when it is at
     #: most this many bytes
@@ -129,6 +131,26 @@ class RandomAnomalyGenerator:
     #: its rows of ``x``: the intermediate tensors then stay small enough to be reused from the heap
     #: (and to fit the cache) instead of being freshly mapped, page by page, on every call
     cpu_chunk = 64
+
+    def _scratch(self, rows: int) -> Tensor:
+        """A (rows, 1, S, S) float32 work tensor, kept per thread and reused from part to part and call
+        to call (a fresh 7 MB tensor for every part of 64 sequences is mapped page by page). It never
+        leaves ``generate``: ``x`` receives a copy of it."""
+        s = self.image_size
+        held = getattr(self._local, "frames", None)
+        if held is None or held.shape[0] < rows or held.device != self.device:
+            held = torch.empty(rows, 1, s, s, dtype=torch.float32, device=self.device)
+            self._local.frames = held
+        return held[:rows]
+
+    def __getstate__(self):  # a copy for a worker process: the per-thread state is not sent
+        state = dict(self.__dict__)
+        state["_local"], state["_spare"] = None, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def _output(self, b: int, out: dict[str, Tensor] | None) -> Tensor:
         """The tensor ``x`` is written into: the caller's ``out["x"]`` when it fits; else the ``x`` this
@@ -220,7 +242,7 @@ class RandomAnomalyGenerator:
         order = torch.argsort(recipe, stable=True)
         src, frame_id = src[order], frame_id[order]
         bounds = torch.bincount(recipe, minlength=len(self.recipes)).tolist()
-        frames = torch.empty(b * t + 1, 1, s, s, dtype=torch.float32, device=self.device)
+        frames = self._scratch(b * t + 1)
         frames[-1] = 0.0
         bank = self._source_bank()
         if bank is None:  # a source too big to keep resized: resize this part's frames
