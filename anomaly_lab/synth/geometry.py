@@ -111,13 +111,14 @@ def perspective_coefficients(startpoints: Tensor, endpoints: Tensor) -> Tensor:
     if start.dim() == 2:
         start = start.expand(end.shape[0], 4, 2)
     n = end.shape[0]
-    a = torch.zeros(n, 8, 8, dtype=torch.float64, device=end.device)
     ex, ey = end[..., 0], end[..., 1]
     sx, sy = start[..., 0], start[..., 1]
-    a[:, 0::2, 0], a[:, 0::2, 1], a[:, 0::2, 2] = ex, ey, 1.0
-    a[:, 0::2, 6], a[:, 0::2, 7] = -sx * ex, -sx * ey
-    a[:, 1::2, 3], a[:, 1::2, 4], a[:, 1::2, 5] = ex, ey, 1.0
-    a[:, 1::2, 6], a[:, 1::2, 7] = -sy * ex, -sy * ey
+    zero, one = torch.zeros_like(ex), torch.ones_like(ex)
+    # rows 2k (x of corner k) and 2k+1 (y of corner k) of the 8x8 system, stacked in one go: a dozen
+    # small ops instead of the forty that filling a zero matrix slice by slice takes
+    even = torch.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], dim=-1)
+    odd = torch.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], dim=-1)
+    a = torch.stack([even, odd], dim=2).reshape(n, 8, 8)
     b = start.reshape(n, 8, 1)
     coeffs, info = torch.linalg.solve_ex(a, b)
     bad = info != 0  # corners that coincide (tiny images): least squares, as torchvision's lstsq does
@@ -133,16 +134,19 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0, eight_b
     value in double and truncates it to an integer level; ``warp_to_8bit``)."""
     n, _, oh, ow = images.shape
     dtype, device = images.dtype, images.device
-    c = coefficients.to(dtype)[:, :, None, None]  # (N, 8, 1, 1)
     xs = torch.linspace(0.5, ow - 0.5, ow, device=device, dtype=dtype)[None, None, :]
     ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)[None, :, None]
     # The sums torchvision forms with two bmm calls, written out per pixel: each numerator and the
     # denominator is a row term (N, 1, W) plus a column term (N, H, 1), so the full-size work is one
-    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms.
-    kx, ky = 2.0 / ow, 2.0 / oh
-    num_x = (c[:, 0] * xs + c[:, 2]) * kx + (c[:, 1] * ys) * kx
-    num_y = (c[:, 3] * xs + c[:, 5]) * ky + (c[:, 4] * ys) * ky
-    den = (c[:, 6] * xs + 1.0) + c[:, 7] * ys
+    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms. All three
+    # planes are made at once, (N, 3, H, W): x numerator (c0 x + c2) kx + (c1 y) kx, y numerator
+    # (c3 x + c5) ky + (c4 y) ky, denominator (c6 x + 1) 1 + (c7 y) 1 (times 1 is exact), a few
+    # small ops instead of thirty.
+    per_plane = torch.cat([coefficients.to(dtype), torch.ones(n, 1, device=device, dtype=dtype)], 1).view(n, 3, 3)
+    scale = torch.tensor([2.0 / ow, 2.0 / oh, 1.0], device=device, dtype=dtype)[None, :, None, None]
+    c = per_plane[..., None, None]  # (N, 3, 3, 1, 1): plane, then (x, y, constant) coefficient
+    planes = (c[:, :, 0] * xs + c[:, :, 2]) * scale + (c[:, :, 1] * ys) * scale
+    num_x, num_y, den = planes[:, 0], planes[:, 1], planes[:, 2]
     # Where the denominator vanishes the warp's horizon crosses the frame; torchvision divides by
     # zero there and returns NaN pixels. Those points map to infinity, i.e. outside the source, so
     # we send them off-grid and they take the fill value. The denominator is affine in (x, y), so

@@ -8,6 +8,7 @@ the recipe, the op's position and the op, so a frame's draws never depend on its
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,13 +36,20 @@ def _uniform(rng: CounterRNG, stream: str, bounds: tuple[float, float]) -> Tenso
     return rng.uniform(stream, (), lo, hi)
 
 
+@functools.lru_cache(maxsize=64)
+def _corners(w: int, h: int, device: torch.device) -> Tensor:
+    """The four corners of a w x h image (made once per size: a new small tensor every call costs
+    more than using it)."""
+    return torch.tensor([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], device=device)
+
+
 # Each op: (defaults, apply(images, rng, stream, **kwargs) -> images)
 def _perspective(x, rng, s, distortion, fill, eight_bit):
     if not 0.0 <= distortion <= 1.0:
         raise ConfigError(f"perspective distortion={distortion!r} must be in [0, 1]")
     h, w = x.shape[-2:]
     end = geometry.sample_perspective_points(rng, s, h, w, distortion)
-    start = torch.tensor([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], device=x.device)
+    start = _corners(w, h, x.device)
     return geometry.perspective(x, geometry.perspective_coefficients(start, end), fill=fill, eight_bit=bool(eight_bit))
 
 
