@@ -138,15 +138,12 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0, eight_b
     ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)[None, :, None]
     # The sums torchvision forms with two bmm calls, written out per pixel: each numerator and the
     # denominator is a row term (N, 1, W) plus a column term (N, H, 1), so the full-size work is one
-    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms. All three
-    # planes are made at once, (N, 3, H, W): x numerator (c0 x + c2) kx + (c1 y) kx, y numerator
-    # (c3 x + c5) ky + (c4 y) ky, denominator (c6 x + 1) 1 + (c7 y) 1 (times 1 is exact), a few
-    # small ops instead of thirty.
-    per_plane = torch.cat([coefficients.to(dtype), torch.ones(n, 1, device=device, dtype=dtype)], 1).view(n, 3, 3)
-    scale = torch.tensor([2.0 / ow, 2.0 / oh, 1.0], device=device, dtype=dtype)[None, :, None, None]
-    c = per_plane[..., None, None]  # (N, 3, 3, 1, 1): plane, then (x, y, constant) coefficient
-    planes = (c[:, :, 0] * xs + c[:, :, 2]) * scale + (c[:, :, 1] * ys) * scale
-    num_x, num_y, den = planes[:, 0], planes[:, 1], planes[:, 2]
+    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms.
+    c = coefficients.to(dtype)[:, :, None, None]  # (N, 8, 1, 1)
+    kx, ky = 2.0 / ow, 2.0 / oh
+    num_x = (c[:, 0] * xs + c[:, 2]) * kx + (c[:, 1] * ys) * kx
+    num_y = (c[:, 3] * xs + c[:, 5]) * ky + (c[:, 4] * ys) * ky
+    den = (c[:, 6] * xs + 1.0) + c[:, 7] * ys
     # Where the denominator vanishes the warp's horizon crosses the frame; torchvision divides by
     # zero there and returns NaN pixels. Those points map to infinity, i.e. outside the source, so
     # we send them off-grid and they take the fill value. The denominator is affine in (x, y), so
