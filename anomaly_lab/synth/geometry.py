@@ -54,12 +54,17 @@ def resize_8bit(images: Tensor, size: int | tuple[int, int]) -> Tensor:
     picture goes through 8 bits twice). Returns uint8 of the same leading shape."""
     if isinstance(size, int):
         size = (size, size)
-    x = images.to(torch.int64)
-    half = 1 << 21
+    # Integer arithmetic carried in float64: every product and partial sum is an integer below 2**53,
+    # so it is exact in any summation order, and float64 matmul runs on every device (CUDA has no
+    # int64 matmul). ``>> 22`` is a multiply by 2**-22 (exact) and a floor.
+    x = images.to(torch.float64)
+    half, unit = float(1 << 21), 1.0 / (1 << 22)
     if size[1] != x.shape[-1]:
-        x = ((x @ _pil_bilinear_weights(x.shape[-1], size[1]).T.to(x.device) + half) >> 22).clamp_(0, 255)
+        w = _pil_bilinear_weights(x.shape[-1], size[1]).to(device=x.device, dtype=torch.float64)
+        x = torch.floor((x @ w.T + half) * unit).clamp_(0, 255)
     if size[0] != x.shape[-2]:
-        x = ((_pil_bilinear_weights(x.shape[-2], size[0]).to(x.device) @ x + half) >> 22).clamp_(0, 255)
+        w = _pil_bilinear_weights(x.shape[-2], size[0]).to(device=x.device, dtype=torch.float64)
+        x = torch.floor((w @ x + half) * unit).clamp_(0, 255)
     return x.to(torch.uint8)
 
 
