@@ -169,16 +169,17 @@ class RandomAnomalyGenerator:
             return x
         spare, self._spare = self._spare, None
         if spare is not None:
-            x, alone = spare
-            # held by nobody: no other Python reference to the tensor (here: the tuple, the local
-            # name and getrefcount's argument) and no other tensor (a view) on its storage
-            if fits(x) and sys.getrefcount(x) <= 3 and not x.is_shared() and _storage_users(x) <= alone:
+            x, users, refs = spare
+            # held by nobody: no more Python references to the tensor than when it was new (a tuple
+            # holding it and a local name, as here) and no other tensor (a view) on its storage
+            if fits(x) and sys.getrefcount(x) <= refs and not x.is_shared() and _storage_users(x) <= users:
                 self._spare = spare
                 return x
             del x
         x = torch.empty(shape, dtype=torch.float32, device=self.device)
         if self.device.type == "cpu" and hasattr(torch._C, "_storage_Use_Count"):
-            self._spare = (x, _storage_users(x))  # the count with only ours
+            held = (x, _storage_users(x))
+            self._spare = (*held, sys.getrefcount(x) - 1)  # the counts with only ours (less ``held``)
         return x
 
     def generate(self, indices: Tensor | Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
