@@ -56,12 +56,18 @@ def adjust_sharpness(images: Tensor, factor: Tensor | float) -> Tensor:
         return images
     factor = torch.as_tensor(factor, dtype=images.dtype, device=images.device).reshape(-1, 1, 1, 1)
     weights = _SHARP_KERNEL.tolist()
-    blurred = None
-    for dy in range(3):  # fixed-order multiply-adds: results do not depend on the batch size
+    # Fixed-order multiply-adds (results do not depend on the batch size), accumulated in place
+    # through one scratch tensor: the same products and sums as ``acc + a * w``, bit for bit (not
+    # ``addcmul_``, whose fused multiply-add rounds once where this rounds twice).
+    blurred = images[..., 0 : h - 2, 0 : w - 2] * weights[0][0]
+    term = torch.empty_like(blurred)
+    for dy in range(3):
         for dx in range(3):
-            term = images[..., dy : h - 2 + dy, dx : w - 2 + dx] * weights[dy][dx]
-            blurred = term if blurred is None else blurred + term
-    out = images.clone()
-    inner = out[..., 1:-1, 1:-1]
-    out[..., 1:-1, 1:-1] = inner + (1.0 - factor) * (blurred - inner)
+            if dy or dx:
+                blurred.add_(torch.mul(images[..., dy : h - 2 + dy, dx : w - 2 + dx], weights[dy][dx], out=term))
+    inner = images[..., 1:-1, 1:-1]
+    out = torch.empty_like(images)
+    out[..., 0, :], out[..., -1, :] = images[..., 0, :], images[..., -1, :]  # the border is kept
+    out[..., 1:-1, 0], out[..., 1:-1, -1] = images[..., 1:-1, 0], images[..., 1:-1, -1]
+    torch.add(inner, blurred.sub_(inner).mul_(1.0 - factor), out=out[..., 1:-1, 1:-1])
     return out.clamp_(0.0, 1.0)

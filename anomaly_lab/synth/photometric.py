@@ -13,7 +13,9 @@ def _col(v, images: Tensor) -> Tensor:
 def add_noise(images: Tensor, noise: Tensor, std: Tensor | float, mean: float = 0.0) -> Tensor:
     """``images + mean + std * noise`` with ``noise`` standard normal of the images' shape (no clip:
     the notebook's noise transform did not clip; recipes clamp afterwards)."""
-    return images + mean + _col(std, images) * noise
+    # (images + mean) + std * noise, summed into the product's tensor (addition commutes bit for
+    # bit; images + 0.0 is images): one temporary instead of three
+    return (_col(std, images) * noise).add_(images + mean if mean else images)
 
 
 def adjust_brightness(images: Tensor, factor: Tensor | float) -> Tensor:
@@ -40,5 +42,9 @@ def normalize(images: Tensor, mean: float, std: float) -> Tensor:
 
 
 def clamp_per_image(images: Tensor, low: Tensor, high: Tensor, out: Tensor | None = None) -> Tensor:
-    """Clamp image ``i`` to ``[low[i], high[i]]`` (into ``out`` when given)."""
-    return torch.clamp(images, _col(low, images), _col(high, images), out=out)
+    """Clamp image ``i`` to ``[low[i], high[i]]`` (into ``out`` when given).
+
+    Written as ``maximum`` then ``minimum``, which is what ``clamp`` computes (NaN included), because
+    ``clamp`` with two broadcast tensor bounds takes an unvectorised loop on CPU: about 4x slower."""
+    out = torch.maximum(images, _col(low, images), out=out)
+    return torch.minimum(out, _col(high, images), out=out)

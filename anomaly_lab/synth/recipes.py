@@ -8,6 +8,7 @@ the recipe, the op's position and the op, so a frame's draws never depend on its
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,14 +36,21 @@ def _uniform(rng: CounterRNG, stream: str, bounds: tuple[float, float]) -> Tenso
     return rng.uniform(stream, (), lo, hi)
 
 
+@functools.lru_cache(maxsize=64)
+def _corners(w: int, h: int, device: torch.device) -> Tensor:
+    """The four corners of a w x h image (made once per size: a new small tensor every call costs
+    more than using it)."""
+    return torch.tensor([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], device=device)
+
+
 # Each op: (defaults, apply(images, rng, stream, **kwargs) -> images)
-def _perspective(x, rng, s, distortion, fill):
+def _perspective(x, rng, s, distortion, fill, eight_bit):
     if not 0.0 <= distortion <= 1.0:
         raise ConfigError(f"perspective distortion={distortion!r} must be in [0, 1]")
     h, w = x.shape[-2:]
     end = geometry.sample_perspective_points(rng, s, h, w, distortion)
-    start = torch.tensor([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], device=x.device)
-    return geometry.perspective(x, geometry.perspective_coefficients(start, end), fill=fill)
+    start = _corners(w, h, x.device)
+    return geometry.perspective(x, geometry.perspective_coefficients(start, end), fill=fill, eight_bit=bool(eight_bit))
 
 
 def _erase(x, rng, s, scale, ratio, value):
@@ -93,7 +101,7 @@ def _contrast(x, rng, s, factor):
 
 
 OPS: dict[str, tuple[dict, Callable]] = {
-    "perspective": ({"distortion": 0.5, "fill": 0.0}, _perspective),
+    "perspective": ({"distortion": 0.5, "fill": 0.0, "eight_bit": False}, _perspective),
     "erase": ({"scale": (0.02, 0.33), "ratio": (0.3, 3.3), "value": 0.0}, _erase),
     "noise": ({"std": 0.01, "mean": 0.0}, _noise),
     "blur": ({"kernel_size": 15, "sigma": (0.1, 2.0)}, _blur),
@@ -135,7 +143,12 @@ class Recipe:
         return images
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "ops": [dict(o) for o in self.ops]}
+        # ``eight_bit: False`` is the float path every recipe had before the option existed: left out,
+        # so the manifest (and fingerprint) of a float-path export reads as it did
+        return {
+            "name": self.name,
+            "ops": [{k: v for k, v in o.items() if not (k == "eight_bit" and v is False)} for o in self.ops],
+        }
 
 
 def _plain(obj):
@@ -166,8 +179,11 @@ def make_op(spec: Mapping) -> dict:
     return out
 
 
-def make_recipe(spec: str | Mapping | Recipe) -> Recipe:
-    """A preset name, a ``{"name", "ops"}`` mapping, or a Recipe."""
+def make_recipe(spec: str | Mapping | Recipe, faithful_8bit: bool = False) -> Recipe:
+    """A preset name, a ``{"name", "ops"}`` mapping, or a Recipe.
+
+    ``faithful_8bit``: a preset's perspective warps return the uint8 picture PIL's warp makes, as the
+    notebook's did (it warped PIL images); recipes given as mappings keep the ops they spell out."""
     spec = _plain(spec)
     if isinstance(spec, Recipe):
         return spec
@@ -176,7 +192,10 @@ def make_recipe(spec: str | Mapping | Recipe) -> Recipe:
             raise ConfigError(
                 f"recipe={spec!r} is not a known recipe; choose one of {list(PRESETS)} or give {{name, ops}}"
             )
-        return Recipe(spec, tuple(make_op(o) for o in PRESETS[spec]))
+        ops = [make_op(o) for o in PRESETS[spec]]
+        if faithful_8bit:
+            ops = [{**o, "eight_bit": True} if o["op"] == "perspective" else o for o in ops]
+        return Recipe(spec, tuple(ops))
     if isinstance(spec, Mapping):
         if "name" not in spec or "ops" not in spec:
             raise ConfigError(f"recipe {spec!r} needs 'name' and 'ops'")
@@ -184,11 +203,12 @@ def make_recipe(spec: str | Mapping | Recipe) -> Recipe:
     raise ConfigError(f"recipe {spec!r} must be a name or a {{name, ops}} mapping")
 
 
-def make_recipes(specs: Sequence) -> list[Recipe]:
+def make_recipes(specs: Sequence, faithful_8bit: bool = False) -> list[Recipe]:
+    """The recipe list of a generator (``make_recipe`` for each; at least 2, distinct names)."""
     specs = _plain(specs)
     if isinstance(specs, (str, Mapping)) or specs is None:
         raise ConfigError(f"recipes={specs!r} must be a list of at least 2 recipes")
-    recipes = [make_recipe(s) for s in specs]
+    recipes = [make_recipe(s, faithful_8bit) for s in specs]
     if len(recipes) < 2:
         raise ConfigError(
             f"recipes={[r.name for r in recipes]} has {len(recipes)}; A and B must differ, so give at least 2"

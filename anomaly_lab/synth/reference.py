@@ -41,17 +41,49 @@ def reference_recipe(name: str) -> torch.nn.Module:
     return table[name]
 
 
-def reference_frame(image_u8: torch.Tensor, recipe: str, size: int = 50) -> torch.Tensor:
-    """One 28x28 uint8 digit -> one normalised (1, size, size) frame through ``recipe``."""
-    img = F.to_dtype(F.to_image(image_u8[None]), torch.float32, scale=True)
-    base = F.resize(img, [size, size], antialias=True)
-    out = reference_recipe(recipe)(base)
+def _to_float(picture) -> torch.Tensor:
+    return F.to_dtype(F.to_image(picture), torch.float32, scale=True)
+
+
+def _pil_recipe(name: str, base_pil):
+    """``name`` the way the notebook ran it on PIL pictures: perspective warps on the PIL image (its
+    output is uint8), everything else on the float tensor of the uint8 picture."""
+    if name in ("perspective_small", "perspective"):
+        return _to_float(reference_recipe(name)(base_pil))
+    if name == "both":
+        erased = _erasing()(_to_float(base_pil))
+        warp = v2.RandomPerspective(distortion_scale=0.5, p=1.0, fill=0)
+        return _to_float(warp(F.to_pil_image(erased)))  # ToPILImage truncates, as in the float path
+    return reference_recipe(name)(_to_float(base_pil))
+
+
+def reference_frame(image_u8: torch.Tensor, recipe: str, size: int = 50, pil: bool = False) -> torch.Tensor:
+    """One 28x28 uint8 digit -> one normalised (1, size, size) frame through ``recipe``.
+
+    ``pil``: resize (and warp) PIL images, as the notebook did, so the frame passes through uint8
+    after the resize and after each perspective; otherwise all in float tensors."""
+    if pil:
+        from PIL import Image
+
+        base_pil = F.to_pil_image(image_u8[None]).resize((size, size), Image.BILINEAR)
+        base = _to_float(base_pil)
+        out = _pil_recipe(recipe, base_pil)
+    else:
+        img = F.to_dtype(F.to_image(image_u8[None]), torch.float32, scale=True)
+        base = F.resize(img, [size, size], antialias=True)
+        out = reference_recipe(recipe)(base)
     out = out.clamp(float(base.min()), float(base.max()))
     return F.normalize(out, [MEAN], [STD])
 
 
 def reference_sequence(
-    images: torch.Tensor, labels: torch.Tensor, recipes: list[str], k: int, seq_len: int = 10, size: int = 50
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    recipes: list[str],
+    k: int,
+    seq_len: int = 10,
+    size: int = 50,
+    pil: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One RandomAnomaly sequence the notebook's way (Python loop, global RNG): returns
     ``x`` (T+1, 1, S, S) and ``y`` (T+1,)."""
@@ -62,7 +94,7 @@ def reference_sequence(
     frames = []
     for t in range(seq_len):
         src = int(members[torch.randint(0, len(members), (1,))])
-        frames.append(reference_frame(images[src], recipes[b] if t == slot else recipes[a], size))
+        frames.append(reference_frame(images[src], recipes[b] if t == slot else recipes[a], size, pil))
     frames.append(torch.zeros(1, size, size))
     y = torch.zeros(seq_len + 1, dtype=torch.int64)
     y[slot] = 1

@@ -5,10 +5,18 @@ through recipe A (fresh random draws per image), one slot p is replaced by a fre
 through recipe B != A, a blank frame (zeros in normalised space) is appended, and ``y`` holds T flags
 followed by p. Unlike the original, every draw is a pure function of (seed, sample index), so the
 data can be regenerated bit for bit.
+
+``faithful_8bit`` (default on) adds the notebook's two 8-bit steps: it resized and warped PIL images,
+so its frames passed through uint8 after the resize (PIL's two-pass fixed-point resize, reproduced
+exactly) and after each perspective warp (PIL truncates the warped value). Off gives the float path
+of earlier versions, value for value; the setting is in ``config_dict`` (and so in an export's
+manifest), since it changes the values made at a fixed seed.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -18,7 +26,7 @@ from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.sources import ImageSource, load_source
-from anomaly_lab.synth.geometry import resize
+from anomaly_lab.synth.geometry import resize, resize_8bit
 from anomaly_lab.synth.photometric import clamp_per_image
 from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES, make_recipes
 
@@ -45,6 +53,7 @@ class RandomAnomalyGenerator:
         device: str | torch.device = "auto",
         mean: float = 0.1307,
         std: float = 0.3081,
+        faithful_8bit: bool = True,
     ):
         check_range("seq_len", seq_len, 2, integer=True)
         check_range("image_size", image_size, 8, integer=True)
@@ -52,31 +61,43 @@ class RandomAnomalyGenerator:
         check_choice("class_mode", class_mode, CLASS_MODES)
         check_range("seed", seed, 0, integer=True)
         check_range("std", std, 0.0, low_inclusive=False)
-        self.recipes = make_recipes(recipes)
+        check_choice("faithful_8bit", faithful_8bit, (True, False))
+        self.faithful_8bit = bool(faithful_8bit)
+        self.recipes = make_recipes(recipes, faithful_8bit=self.faithful_8bit)
         self.device = resolve_device(device)
         self.source = (source if source is not None else load_source("bundled", "train")).to(self.device)
         self.seq_len, self.image_size = seq_len, image_size
         self.anomaly_prob, self.class_mode, self.seed = float(anomaly_prob), class_mode, seed
         self.mean, self.std = float(mean), float(std)
-        self._bank: tuple[Tensor, Tensor, Tensor] | None = None
+        self._bank: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        self._spare: tuple[Tensor, int] | None = None
+        self._local = threading.local()
 
-    #: the resized source bank (float32) is kept when it is at most this many bytes
+    #: the resized source bank (float32, kept twice: in [0, 1] and normalised) is kept when it is at
+    #: most this many bytes
     bank_limit_bytes = 512 * 2**20
 
-    def _baseline(self, src: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Resized [0, 1] images of source rows ``src`` with their min and max (the baseline recipe),
-        as fresh tensors (safe to change in place).
+    def _resized(self, rows: Tensor | None = None) -> Tensor:
+        """Source images (all, or ``rows``) resized to (N, 1, S, S) float32 in [0, 1]."""
+        images = self.source.images if rows is None else self.source.images[rows]
+        if self.faithful_8bit:  # PIL's resize of the uint8 digit, then to_dtype(scale=True)
+            return resize_8bit(images, self.image_size).unsqueeze(1).to(torch.float32).mul_(1.0 / 255.0)
+        return resize(images.unsqueeze(1).to(torch.float32) / 255.0, self.image_size)
 
-        The resize is deterministic, so the whole source is resized once and kept when it fits."""
-        s = self.image_size
-        if self._bank is None and len(self.source) * s * s * 4 <= self.bank_limit_bytes:
-            bank = resize(self.source.images.unsqueeze(1).to(torch.float32) / 255.0, s)
-            self._bank = (bank, bank.amin(dim=(1, 2, 3)), bank.amax(dim=(1, 2, 3)))
-        if self._bank is not None:
-            bank, low, high = self._bank
-            return bank.index_select(0, src), low.index_select(0, src), high.index_select(0, src)
-        images = resize(self.source.images[src].unsqueeze(1).to(torch.float32) / 255.0, s)
-        return images, images.amin(dim=(1, 2, 3)), images.amax(dim=(1, 2, 3))
+    def _normalise(self, images: Tensor, out: Tensor | None = None) -> Tensor:
+        """``(images - mean) / std`` (a subtraction then a division, as torchvision's ``normalize``)."""
+        return torch.sub(images, self.mean, out=out).div_(self.std)
+
+    def _source_bank(self) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+        """The resized source (the baseline recipe: deterministic, so made once) as (images, min,
+        max, normalised images plus one zero frame at the end for the blank), or None when too big."""
+        n, s = len(self.source), self.image_size
+        if self._bank is None and 2 * (n + 1) * s * s * 4 <= self.bank_limit_bytes:
+            bank = self._resized()
+            normalised = torch.zeros(n + 1, 1, s, s, dtype=torch.float32, device=self.device)
+            self._normalise(bank, out=normalised[:n])
+            self._bank = (bank, bank.amin(dim=(1, 2, 3)), bank.amax(dim=(1, 2, 3)), normalised)
+        return self._bank
 
     @property
     def recipe_names(self) -> list[str]:
@@ -95,6 +116,7 @@ class RandomAnomalyGenerator:
             "seed": self.seed,
             "mean": self.mean,
             "std": self.std,
+            **({"faithful_8bit": True} if self.faithful_8bit else {}),  # absent: the float path
         }
 
     def codec(self):
@@ -110,18 +132,67 @@ class RandomAnomalyGenerator:
     #: (and to fit the cache) instead of being freshly mapped, page by page, on every call
     cpu_chunk = 64
 
+    def _scratch(self, rows: int) -> Tensor:
+        """A (rows, 1, S, S) float32 work tensor, kept per thread and reused from part to part and call
+        to call (a fresh 7 MB tensor for every part of 64 sequences is mapped page by page). It never
+        leaves ``generate``: ``x`` receives a copy of it."""
+        s = self.image_size
+        held = getattr(self._local, "frames", None)
+        if held is None or held.shape[0] < rows or held.device != self.device:
+            held = torch.empty(rows, 1, s, s, dtype=torch.float32, device=self.device)
+            self._local.frames = held
+        return held[:rows]
+
+    def __getstate__(self):  # a copy for a worker process: the per-thread state is not sent
+        state = dict(self.__dict__)
+        state["_local"], state["_spare"] = None, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def _output(self, b: int, out: dict[str, Tensor] | None) -> Tensor:
+        """The tensor ``x`` is written into: the caller's ``out["x"]`` when it fits; else the ``x`` this
+        generator returned last time, when nothing holds it any more (its storage is referenced only
+        here, and it was not moved to shared memory for another process); else a new one.
+
+        Reusing that buffer saves mapping a fresh one, page by page, on every call: a batch of 512
+        is 56 MB, and the page faults were the largest single cost of a CPU batch."""
+        shape = (b, self.seq_len + 1, 1, self.image_size, self.image_size)
+
+        def fits(t):
+            return t is not None and t.shape == shape and t.dtype == torch.float32 and t.device == self.device
+
+        x = (out or {}).get("x")
+        if fits(x):
+            return x
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            x, users, refs = spare
+            # held by nobody: no more Python references to the tensor than when it was new (a tuple
+            # holding it and a local name, as here) and no other tensor (a view) on its storage
+            if fits(x) and sys.getrefcount(x) <= refs and not x.is_shared() and _storage_users(x) <= users:
+                self._spare = spare
+                return x
+            del x
+        x = torch.empty(shape, dtype=torch.float32, device=self.device)
+        if self.device.type == "cpu" and hasattr(torch._C, "_storage_Use_Count"):
+            held = (x, _storage_users(x))
+            self._spare = (*held, sys.getrefcount(x) - 1)  # the counts with only ours (less ``held``)
+        return x
+
     def generate(self, indices: Tensor | Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """The batch of ``indices``; ``out["x"]``, when given with the right shape, dtype and device,
-        receives ``x`` (saving a copy of the largest tensor), otherwise a new tensor is made."""
+        receives ``x`` (saving a copy of the largest tensor), otherwise a new tensor is made (or the
+        last one this generator made, once nothing else holds it)."""
         idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
-        b, t, s = idx.numel(), self.seq_len, self.image_size
-        x = (out or {}).get("x")
-        if x is None or x.shape != (b, t + 1, 1, s, s) or x.dtype != torch.float32 or x.device != self.device:
-            x = torch.empty(b, t + 1, 1, s, s, dtype=torch.float32, device=self.device)
+        b = idx.numel()
+        x = self._output(b, out)
         # Inference mode skips autograd's bookkeeping on each of the many small ops (about 9% of a
         # batch of 32 on CPU). x is made outside it and written in place, and the small outputs are
         # copied out, so the batch holds ordinary tensors that training can use in its graph.
-        with torch.inference_mode():
+        with torch.inference_mode(), _flush_denormals(self.device):
             if self.device.type != "cpu" or b <= self.cpu_chunk:
                 parts = [self._generate(idx, x)]
             else:
@@ -165,23 +236,76 @@ class RandomAnomalyGenerator:
         src = self.source.draw_of_class(digit.repeat_interleave(t), frame_rng.bits("source"))
         recipe = torch.where(is_anom, rec_b[:, None], rec_a[:, None]).reshape(-1)
 
-        # Frames grouped by recipe (a stable sort keeps each group in frame order): one gather of the
-        # baseline images, each recipe works on its contiguous slice and writes back into it.
+        # Frames grouped by recipe (a stable sort keeps each group in frame order): each recipe works
+        # on its contiguous group and its last step writes the normalised frames into ``frames``,
+        # whose extra last row is the blank (zeros in normalised space). One gather then puts every
+        # frame of x, blanks included, in place: each frame is written to x once.
         order = torch.argsort(recipe, stable=True)
-        images, low, high = self._baseline(src[order])
-        frame_id, bounds = frame_id[order], torch.bincount(recipe, minlength=len(self.recipes)).tolist()
+        src, frame_id = src[order], frame_id[order]
+        bounds = torch.bincount(recipe, minlength=len(self.recipes)).tolist()
+        frames = self._scratch(b * t + 1)
+        frames[-1] = 0.0
+        bank = self._source_bank()
+        if bank is None:  # a source too big to keep resized: resize this part's frames
+            images = self._resized(src)
+            low, high = images.amin(dim=(1, 2, 3)), images.amax(dim=(1, 2, 3))
+        else:
+            images, low, high = bank[0], bank[1][src], bank[2][src]
         start = 0
         for r, count in enumerate(bounds):  # loop over recipes, never over samples
             part = slice(start, start + count)
-            if count and self.recipes[r].ops:  # a recipe with no ops leaves images in [low, high]
-                made = self.recipes[r].apply(images[part], CounterRNG(self.seed, frame_id[part]))
-                clamp_per_image(made, low[part], high[part], out=images[part])
             start += count
-        # back to frame order (a gather is cheaper than a scatter), normalised on the way into x
-        x[:, t] = 0.0  # the blank frame: zeros in normalised space
-        frames = images.index_select(0, torch.argsort(order)).view(b, t, 1, s, s)
-        torch.sub(frames, self.mean, out=x[:, :t]).div_(self.std)
+            if not count:
+                continue
+            rows = src[part]
+            if not self.recipes[r].ops:  # a recipe with no ops leaves images in [low, high]
+                if bank is None:
+                    self._normalise(images[part], out=frames[part])
+                else:
+                    torch.index_select(bank[3], 0, rows, out=frames[part])
+                continue
+            base = images[part] if bank is None else images.index_select(0, rows)
+            made = self.recipes[r].apply(base, CounterRNG(self.seed, frame_id[part]))
+            clamp_per_image(made, low[part], high[part], out=frames[part])
+            frames[part].sub_(self.mean).div_(self.std)
+        # back to frame order (a gather is cheaper than a scatter), the blank after each sequence
+        sorted_at = torch.empty(b * t, dtype=torch.int64, device=self.device)
+        sorted_at[order] = torch.arange(b * t, device=self.device)
+        where = torch.cat([sorted_at.view(b, t), torch.full((b, 1), b * t, device=self.device)], dim=1)
+        torch.index_select(frames, 0, where.view(-1), out=x.view(b * (t + 1), 1, s, s))
         y = torch.zeros(b, t + 1, dtype=torch.int64, device=self.device)
         y[:, :t] = is_anom.to(torch.int64)
         y[:, t] = torch.where(has, slot, torch.full_like(slot, t))
         return {"x": x, "y": y, "recipe_a": rec_a, "recipe_b": rec_b, "digit": digit}
+
+
+def _storage_users(t: Tensor) -> int:
+    """How many tensors share ``t``'s storage (``t`` and its views)."""
+    storage = t.untyped_storage()
+    return torch._C._storage_Use_Count(storage._cdata)
+
+
+_TINY = torch.tensor([1e-39])  # a float32 subnormal
+
+
+class _flush_denormals:
+    """Flush subnormal floats to zero on CPU while a batch is made, then restore the setting.
+
+    Blur kernels with a small sigma have subnormal outer taps (about one image in twelve), and
+    arithmetic on subnormals is some 30x slower on x86. The values they add are below 1e-38, far
+    under the resolution of the normalised frames, so the output is the same (tested)."""
+
+    def __init__(self, device: torch.device):
+        self.active = device.type == "cpu"
+
+    def __enter__(self):
+        if self.active:
+            self.was_on = bool((_TINY * 1.0)[0] == 0.0)
+            if not self.was_on:
+                self.active = torch.set_flush_denormal(True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active and not self.was_on:
+            torch.set_flush_denormal(False)
+        return False

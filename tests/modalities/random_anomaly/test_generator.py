@@ -87,13 +87,15 @@ def test_class_modes():
 def test_every_frame_shows_the_sequence_digit():
     # with two no-op recipes every frame is one resized source image of the sequence's class
     src = load_source("bundled", "train", device="cpu")
-    g = RandomAnomalyGenerator(src, recipes=["baseline", {"name": "copy", "ops": []}], seed=3, device="cpu")
+    g = RandomAnomalyGenerator(
+        src, recipes=["baseline", {"name": "copy", "ops": []}], seed=3, device="cpu", faithful_8bit=False
+    )  # the float path: frames equal the float resize below
     b = g.generate(torch.arange(6))
     from anomaly_lab.synth.geometry import resize
 
     bank = ((resize(src.images.unsqueeze(1).float() / 255, 50) - 0.1307) / 0.3081).flatten(1)
     frames = b["x"][:, :10].flatten(2)  # (6, 10, 2500)
-    # exact distances: the matrix-product shortcut cdist takes for large inputs loses ~0.1 to rounding
+    # nearest source image of each frame (exact distances: the matmul shortcut loses ~0.1 to cancellation)
     dist = torch.cdist(frames.reshape(60, -1), bank, compute_mode="donot_use_mm_for_euclid_dist")
     best = dist.min(1)
     assert float(best.values.max()) < 1e-3
@@ -177,3 +179,44 @@ def test_batches_are_ordinary_tensors_that_training_can_use(gen, n):
     loss = torch.nn.functional.cross_entropy(b["x"][:, 0].flatten(1) @ w, b["y"][:, -1])
     loss.backward()
     assert w.grad is not None and float(w.grad.abs().sum()) > 0
+
+
+def test_faithful_8bit_is_recorded_and_off_gives_the_float_path():
+    src = load_source("bundled", "train", device="cpu")
+    two = ["baseline", "perspective_small"]
+    on = RandomAnomalyGenerator(src, seed=2, device="cpu", recipes=two)
+    off = RandomAnomalyGenerator(src, seed=2, device="cpu", recipes=two, faithful_8bit=False)
+    assert on.config_dict()["faithful_8bit"] is True
+    assert on.config_dict()["recipes"][1]["ops"][0]["eight_bit"] is True
+    # the float path's settings read exactly as before the option (so its export fingerprint stays)
+    assert "faithful_8bit" not in off.config_dict() and "eight_bit" not in str(off.config_dict())
+    a, b = on.generate(torch.arange(40)), off.generate(torch.arange(40))
+    assert torch.equal(a["y"], b["y"])  # the same draws; only the pixel values differ
+    levels = a["x"][:, :10] * 0.3081 + 0.1307  # back to [0, 1]: every frame is on the 8-bit grid
+    assert float((levels * 255 - (levels * 255).round()).abs().max()) < 2e-3
+    assert float((a["x"] - b["x"]).abs().max()) > 1e-3
+    with pytest.raises(ConfigError, match="faithful_8bit"):
+        RandomAnomalyGenerator(src, faithful_8bit="yes")
+
+
+def test_a_returned_batch_is_never_overwritten(gen):
+    """generate reuses its last x only once nothing holds it: a kept batch, a kept view or a numpy
+    array of it keeps its values through later calls."""
+    first = gen.generate(torch.arange(8))
+    kept, copy = first["x"], first["x"].clone()
+    view = gen.generate(torch.arange(8, 16))["x"][2:5]
+    view_copy = view.clone()
+    as_numpy = gen.generate(torch.arange(16, 24))["x"].numpy()
+    numpy_copy = as_numpy.copy()
+    del first
+    for k in range(3):
+        gen.generate(torch.arange(100 + 8 * k, 108 + 8 * k))
+    assert torch.equal(kept, copy) and torch.equal(view, view_copy) and (as_numpy == numpy_copy).all()
+    dropped = gen.generate(torch.arange(8))["x"].data_ptr()
+    assert gen.generate(torch.arange(8, 16))["x"].data_ptr() == dropped  # nothing held it: reused
+
+
+def test_subnormal_setting_is_restored(gen):
+    tiny = torch.tensor([1e-39])
+    gen.generate(torch.arange(4))
+    assert float(tiny * 1.0) != 0.0  # flushing was on only while the batch was made
