@@ -403,7 +403,8 @@ def test_debug_overfit_and_limit(tmp_path, option, steps):
     """overfit: the same 3 batches every epoch (2 epochs here); limit: a share of the batches (1 of 4)."""
     cfg = compose_cfg(tmp_path, f"debug={option}", "trainer.max_epochs=2")
     if option == "limit":
-        cfg.trainer.limit_train_batches = 0.25
+        cfg.trainer.limit_train_batches = 0.25  # the tiny splits have 4 and 2 batches: 5% of 2 is refused
+        cfg.trainer.limit_val_batches = cfg.trainer.limit_test_batches = 0.5
     m = train(cfg)
     assert m["steps"] == steps
 
