@@ -46,7 +46,8 @@ def help_examples() -> list[str]:
 
 
 def _is_slow(command: str) -> bool:
-    return any(part in command for part in (" -m ", "experiment=paper", "hparams_search="))
+    """Multiruns, and W&B (its service start-up; tests/cli/test_train.py runs it offline already)."""
+    return any(part in command for part in (" -m ", "experiment=paper", "hparams_search=", "logger=wandb"))
 
 
 def _param(command: str):
