@@ -1,4 +1,5 @@
-"""A Hydra callback that gathers every multirun job's ``metrics.json`` into one CSV table."""
+"""Hydra callbacks of ``train.py`` and ``eval.py``: the run-directory check, and the table that
+gathers every multirun job's ``metrics.json`` into one CSV."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import csv
 import glob
 import json
 import os
+import sys
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from anomaly_lab.core.errors import ConfigError
 
 
 def collect_sweep(sweep_dir: str) -> list[dict]:
@@ -48,3 +52,34 @@ class SweepTable(Callback):
         path = write_sweep_table(str(config.hydra.sweep.dir))
         if path:
             print(f"sweep table: {path}")
+
+
+def check_output_dir(key: str, path: str) -> None:
+    """Refuse an output directory that cannot be made: the path, or a folder above it, is a file
+    (or is not writable)."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == os.path.abspath(path) else f"lies under the file {probe!r}"
+        raise ConfigError(f"{key}={path!r} {where}, not a directory; give a new or existing directory")
+    if not os.access(probe, os.W_OK):
+        raise ConfigError(f"{key}={path!r}: the directory {probe!r} is not writable")
+
+
+class RunDirCheck(Callback):
+    """Checks ``hydra.run.dir`` / ``hydra.sweep.dir`` before Hydra creates it (it would otherwise
+    fail in ``mkdir`` with a traceback): one ``error:`` line and exit code 2."""
+
+    def _check(self, key: str, path: str) -> None:
+        try:
+            check_output_dir(key, path)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check("hydra.run.dir", str(config.hydra.run.dir))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check("hydra.sweep.dir", str(config.hydra.sweep.dir))
