@@ -197,9 +197,14 @@ def _concat_outputs(outputs: list) -> dict[str, torch.Tensor]:
             f"predict=true: the model's predict_step returned {type(outputs[0]).__name__}, "
             "not a dict with per-sample 'scores', 'preds' and 'index'"
         )
-    missing = [k for k in ("scores", "preds", "index") if k not in outputs[0]]
+    missing = [k for k in ("scores", "preds") if k not in outputs[0]]
     if missing:
         raise ConfigError(f"predict=true: the model's predict_step output has no {missing}")
+    seen = 0
+    for o in outputs:  # files without an index column (the published layout): the row position
+        rows = len(o["preds"])
+        o.setdefault("index", torch.arange(seen, seen + rows))
+        seen += rows
     columns = {}
     for key, first in outputs[0].items():
         if not (torch.is_tensor(first) or isinstance(first, (list, tuple))):

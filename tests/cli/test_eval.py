@@ -70,17 +70,8 @@ def test_saved_config_is_the_base_and_overrides_change_it(trained_run, tmp_path)
     assert run_dir_of(str(ckpt)) == str(trained_run)
 
 
-def test_predict_writes_per_sample_rows(trained_run, tmp_path, monkeypatch):
-    """The predict_step contract (dict of per-sample scores, preds, index), patched onto the model
-    class until every task has its own."""
-    from anomaly_lab.models.sparse_rnn.lightning_model import SparseRNNModule
-
-    def predict_step(self, batch, batch_idx):
-        out, _ = self(batch["x"])
-        probs = out[:, -1, : self.num_classes].softmax(-1)
-        return {"scores": probs, "preds": probs.argmax(-1), "index": batch["index"]}
-
-    monkeypatch.setattr(SparseRNNModule, "predict_step", predict_step, raising=False)
+def test_predict_writes_per_sample_rows(trained_run, tmp_path):
+    """The tasks' predict_step contract: per-sample scores, preds and the sample index."""
     ckpt = trained_run / "checkpoints" / "best.ckpt"
     cfg = eval_cfg(tmp_path, ckpt, "predict=true", "trainer.enable_progress_bar=false")
     metrics = evaluate(cfg, [f"ckpt_path={ckpt}", "predict=true", "trainer.enable_progress_bar=false"])
@@ -96,17 +87,8 @@ def test_predict_writes_per_sample_rows(trained_run, tmp_path, monkeypatch):
     assert 0.0 <= acc <= 1.0
 
 
-def test_predict_on_exported_parquet(trained_run, tmp_path, monkeypatch):
-    from anomaly_lab.models.sparse_rnn.lightning_model import SparseRNNModule
-
-    def predict_step(self, batch, batch_idx):
-        out, _ = self(batch["x"])
-        logits = out[:, -1, : self.num_classes]
-        # parquet batches carry no sample index yet: the row position stands in
-        index = batch.get("index", torch.arange(len(logits)) + batch_idx * len(logits))
-        return {"scores": logits.softmax(-1).amax(-1), "preds": logits.argmax(-1), "index": index}
-
-    monkeypatch.setattr(SparseRNNModule, "predict_step", predict_step, raising=False)
+def test_predict_on_exported_parquet(trained_run, tmp_path):
+    # the published layout has no index column: the row position in the split stands in
     data = tmp_path / "data"
     gen = run_script(
         "generate.py",
@@ -125,18 +107,7 @@ def test_predict_on_exported_parquet(trained_run, tmp_path, monkeypatch):
     metrics = evaluate(eval_cfg(out, ckpt, *extra), [f"ckpt_path={ckpt}", *extra])
     table = pq.read_table(out / "predictions.parquet")
     assert metrics["predict_rows"] == 24 == table.num_rows and table.column_names == ["index", "preds", "scores"]
-    assert table.schema.field("scores").type == "float" and "test/acc" in metrics
-
-
-def test_predict_without_predict_step_is_one_line(trained_run, tmp_path, monkeypatch):
-    from anomaly_lab.models.sparse_rnn.lightning_model import SparseRNNModule
-
-    if "predict_step" in vars(SparseRNNModule):
-        pytest.skip("the model has its own predict_step now")
-    res = run_script(
-        "eval.py", f"ckpt_path={trained_run}/checkpoints/best.ckpt", "predict=true", f"hydra.run.dir={tmp_path}"
-    )
-    assert_one_error_line(res, "has no predict_step")
+    assert table.column("index").to_pylist() == list(range(24)) and "test/acc" in metrics
 
 
 def test_bad_eval_inputs_are_one_line(trained_run, tmp_path):
