@@ -49,20 +49,16 @@ def test_injected_partial_optimizer_and_scheduler():
 
 
 def test_optimizer_from_a_hydra_partial_node():
+    # the model configs carry an Adam partial built from model.lr; a command line swaps the class
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "model=gru",
-                "+model.optimizer._target_=torch.optim.AdamW",
-                "+model.optimizer._partial_=true",
-                "+model.optimizer.lr=0.01",
-                "model.hidden=8",
-            ],
-        )
+        cfg = compose("train", overrides=["model=gru", "model.optimizer._target_=torch.optim.AdamW", "model.lr=0.01"])
     model = instantiate(cfg.model)
     opt = model.configure_optimizers()
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["lr"] == 0.01
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["model.lr=0.02"])
+    opt = instantiate(cfg.model).configure_optimizers()
+    assert type(opt) is torch.optim.Adam and opt.defaults["lr"] == 0.02
 
 
 def test_non_finite_training_loss_is_a_user_error():
