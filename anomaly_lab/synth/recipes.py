@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from anomaly_lab.core.config import to_plain
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.synth import erasing, filters, geometry, photometric
@@ -151,20 +152,9 @@ class Recipe:
         }
 
 
-def _plain(obj):
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(obj, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(obj, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return obj
-
-
 def make_op(spec: Mapping) -> dict:
     """Validate one op spec and fill in its defaults."""
-    spec = dict(_plain(spec))
+    spec = dict(to_plain(spec))
     name = spec.get("op")
     if name not in OPS:
         raise ConfigError(f"op={name!r} is not a known op; choose one of {sorted(OPS)}")
@@ -184,7 +174,7 @@ def make_recipe(spec: str | Mapping | Recipe, faithful_8bit: bool = False) -> Re
 
     ``faithful_8bit``: a preset's perspective warps return the uint8 picture PIL's warp makes, as the
     notebook's did (it warped PIL images); recipes given as mappings keep the ops they spell out."""
-    spec = _plain(spec)
+    spec = to_plain(spec)
     if isinstance(spec, Recipe):
         return spec
     if isinstance(spec, str):
@@ -205,7 +195,7 @@ def make_recipe(spec: str | Mapping | Recipe, faithful_8bit: bool = False) -> Re
 
 def make_recipes(specs: Sequence, faithful_8bit: bool = False) -> list[Recipe]:
     """The recipe list of a generator (``make_recipe`` for each; at least 2, distinct names)."""
-    specs = _plain(specs)
+    specs = to_plain(specs)
     if isinstance(specs, (str, Mapping)) or specs is None:
         raise ConfigError(f"recipes={specs!r} must be a list of at least 2 recipes")
     recipes = [make_recipe(s, faithful_8bit) for s in specs]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from anomaly_lab.core.config import to_plain
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
@@ -25,19 +26,10 @@ from anomaly_lab.modalities.timeseries.table import load_table
 MODES = ("kinds", "seed", "none")
 
 
-def _plain(value):
-    """Hydra's DictConfig/ListConfig (or anything mapping/sequence-like) as plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def make_injector(anomalies: Mapping | None):
     """The injector an ``anomalies`` config describes: ``{mode: kinds, ...}`` (random or exact
     ``positions``), ``{mode: seed, ...}`` (see :class:`SeedNoise`) or ``{mode: none}``."""
-    cfg = _plain(anomalies) if anomalies is not None else {"mode": "kinds"}
+    cfg = to_plain(anomalies) if anomalies is not None else {"mode": "kinds"}
     mode = check_choice("anomalies.mode", cfg.pop("mode", "kinds"), MODES)
     try:
         if mode == "none":
@@ -161,7 +153,7 @@ class TimeSeriesGenerator:
         self.device = resolve_device(device)
         self.table = None
         if source is not None:
-            src = _plain(source)
+            src = to_plain(source)
             try:
                 self.table = TableWindows(**src)
             except TypeError as err:
@@ -180,11 +172,11 @@ class TimeSeriesGenerator:
         else:
             if length is None:
                 raise ConfigError("length=null needs a source file; give the number of steps of synthetic series")
-            options = _plain(shape_options) if shape_options is not None else None
+            options = to_plain(shape_options) if shape_options is not None else None
             self.base = BaseSeries(shapes, channels, length, period, amplitude, offset, noise, options)
             self.length, self.channels = length, channels
             self.channel_names = [f"{s}{c}" for c, s in enumerate(self.base.channel_shapes)]
-        self.anomalies = _plain(anomalies) if anomalies is not None else {"mode": "kinds"}
+        self.anomalies = to_plain(anomalies) if anomalies is not None else {"mode": "kinds"}
         self.injector = make_injector(self.anomalies)
 
     kinds = ALL_KINDS
