@@ -196,7 +196,7 @@ class SpectrogramGenerator:
             part_rng = CounterRNG(self.seed, idx[sel])
             amp = self._draw_strength(part_rng)
             strength.index_copy_(0, sel, amp)
-            effect = MORPHOLOGIES[name](part_rng, g, amp)
+            effect = MORPHOLOGIES[name].obj(part_rng, g, amp)
             shape = (sel.numel(), t_bins, f_bins)
             for full, part in ((gain, effect.gain), (add, effect.add), (noise, effect.noise), (drop, effect.drop)):
                 if part is not None:
