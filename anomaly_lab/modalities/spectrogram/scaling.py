@@ -41,9 +41,10 @@ def _bracketed_order_statistics(a: np.ndarray, ranks: Sequence[tuple[int, int]])
 
     A sorted strided subsample of each row gives two values that bracket the wanted ranks with a
     wide margin; one pass counts the values below the bracket and collects those inside it (about
-    1-3% of the row), which are sorted. The counts prove the bracket holds both ranks; a row where
-    it does not (heavy ties, an odd distribution) is selected whole with ``np.partition``. Either
-    way the values are the exact order statistics, the same as a full sort gives."""
+    1-3% of the row), which are sorted. The counts prove the bracket holds both ranks. A bracket
+    whose two ends are equal (ties, such as the zeros of lost data) gives that value; a wide one is
+    selected among its values, and a row where the bracket missed is selected whole, both with
+    ``np.partition``. Either way the values are the exact order statistics a full sort gives."""
     p_rows, n = a.shape
     step = max(1, n // _SUBSAMPLE)
     sub = np.sort(a[:, ::step], axis=1)
@@ -62,18 +63,25 @@ def _bracketed_order_statistics(a: np.ndarray, ranks: Sequence[tuple[int, int]])
         inside &= ge
         below = n - np.array([np.count_nonzero(row) for row in ge])  # whole-row counts: the fast kernel
         count = np.array([np.count_nonzero(row) for row in inside])
-        ok = (below <= i) & (below + count >= j + 1) & (count <= n // 8)
-        rows = np.flatnonzero(ok)
+        ok = (below <= i) & (below + count >= j + 1)  # the bracket holds both ranks
+        tie = ok & (lo_v[:, 0] == hi_v[:, 0])  # every bracketed value is the same (lost data: zeros)
+        out[tie, 2 * k] = out[tie, 2 * k + 1] = lo_v[tie, 0]
+        small = ok & ~tie & (count <= n // 8)
+        rows = np.flatnonzero(small)
         if rows.size:
+            whole = rows.size == p_rows
             width = int(count[rows].max())
-            flat = np.flatnonzero(inside[rows])  # positions of the bracketed values, row by row
+            flat = np.flatnonzero(inside if whole else inside[rows])  # bracketed positions, row by row
             owner = flat // n
             starts = np.cumsum(count[rows]) - count[rows]
             packed = np.full((rows.size, width), np.inf, dtype=a.dtype)
-            packed[owner, np.arange(flat.size) - starts[owner]] = a[rows].reshape(-1)[flat]
+            packed[owner, np.arange(flat.size) - starts[owner]] = (a if whole else a[rows]).reshape(-1)[flat]
             packed.sort(axis=1)
             out[rows, 2 * k] = packed[np.arange(rows.size), i - below[rows]]
             out[rows, 2 * k + 1] = packed[np.arange(rows.size), j - below[rows]]
+        for r in np.flatnonzero(ok & ~tie & ~small):  # rare: a wide bracket; select among its values
+            part = np.partition(a[r][inside[r]], (i - below[r], j - below[r]))
+            out[r, 2 * k], out[r, 2 * k + 1] = part[i - below[r]], part[j - below[r]]
         for r in np.flatnonzero(~ok):  # rare: the bracket missed; select the whole row
             part = np.partition(a[r], (i, j))
             out[r, 2 * k], out[r, 2 * k + 1] = part[i], part[j]

@@ -102,3 +102,15 @@ def test_planes_with_nan_take_the_topk_path(monkeypatch):
     monkeypatch.setattr(scaling, "_BRACKET_MIN_VALUES", 1 << 40)
     torch.testing.assert_close(got, channel_percentiles(x, [1.0, 99.0]), rtol=0, atol=0, equal_nan=True)
     assert torch.isnan(got[0, 2]).all() and torch.isfinite(got[0, 1]).all()  # topk ranks NaN above all
+
+
+def test_bracketing_selects_among_the_values_of_a_wide_bracket():
+    from anomaly_lab.modalities.spectrogram.scaling import _bracketed_order_statistics
+
+    g = np.random.default_rng(1)
+    a = 1.0 + g.random((2, 8192), dtype=np.float32)
+    a[:, :41] = 0.0  # 0.5% zeros, then 20% ties at 1.0: the bracket of rank 81 spans [0, 1], a fifth of the row
+    a[:, 41:1679] = 1.0
+    a = np.ascontiguousarray(g.permuted(a, axis=1))
+    ranks = [(40, 41), (81, 82), (8109, 8110)]
+    assert np.array_equal(_bracketed_order_statistics(a, ranks), np.sort(a, axis=1)[:, [40, 41, 81, 82, 8109, 8110]])
