@@ -65,7 +65,7 @@ def run(quick: bool = False) -> list[dict]:
                 ),
             }
         )
-        print(f"# {rows[-1]['name']}: ratio {rows[-1]['ratio']:.2f}", file=sys.stderr, flush=True)
+        print(f"# {json.dumps(rows[-1])}", file=sys.stderr, flush=True)  # progress: rows as they finish
     if torch.cuda.is_available():
         gpu = SpectrogramGenerator(256, 256, seed=0, device="cuda")
         cpu_rate = rows[0]["ours"]
