@@ -3,50 +3,80 @@
 
 Both make the same samples with the same generator (bit-identical output, checked here): ours
 calls ``generate(indices)`` once per batch; the baseline calls ``generate([i])`` sample by sample,
-the way a per-item ``Dataset.__getitem__`` would. Single process.
+the way a per-item ``Dataset.__getitem__`` would. Single process. The two are timed in turns
+(ours, baseline, ours, ...) so that a disturbance on a shared machine hits both alike; each figure
+is the median of its runs and the ratio is the ratio of the medians.
+
+python bench/spectrogram.py            # 256x256 (batch 64) and 64x64 (batch 512), 5 turns each
+python bench/spectrogram.py --quick    # smaller batches, 3 turns
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
+import time
 
 import torch
-from timing import best_rate
 
 from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
 
 
+def interleaved(fns, repeats: int) -> list[list[float]]:
+    """Seconds of each function of ``fns`` over ``repeats`` turns, run one after the other in each
+    turn (after one warm-up call of each)."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
 def run(quick: bool = False) -> list[dict]:
     rows = []
-    for size, batch in ((64, 128 if quick else 512), (256, 16 if quick else 64)):
+    repeats = 3 if quick else 5
+    for size, batch in ((256, 16 if quick else 64), (64, 128 if quick else 512)):
         gen = SpectrogramGenerator(size, size, seed=0, device="cpu")
         idx = torch.arange(batch)
         together = gen.generate(idx)["x"]
         apart = torch.cat([gen.generate(idx[i : i + 1])["x"] for i in range(batch)])
         assert torch.equal(together, apart), "batched and per-sample outputs differ"
-        ours = best_rate(lambda: gen.generate(idx), batch, 2 if quick else 3)
-        loop = best_rate(lambda: [gen.generate(idx[i : i + 1]) for i in range(batch)], batch, 1 if quick else 2)
+        ours, loop = interleaved(
+            [lambda: gen.generate(idx), lambda: [gen.generate(idx[i : i + 1]) for i in range(batch)]], repeats
+        )
+        ours_rate, loop_rate = batch / statistics.median(ours), batch / statistics.median(loop)
+        spread = [min(loop) / max(ours), max(loop) / min(ours)]
         rows.append(
             {
                 "name": f"spectrograms/s, {size}x{size}x4, CPU, batch {batch}",
-                "ours": ours,
-                "baseline": loop,
+                "ours": ours_rate,
+                "baseline": loop_rate,
                 "unit": "spectrograms/s",
-                "ratio": ours / loop,
-                "notes": "baseline: the same generator called one sample at a time (bit-identical output)",
+                "ratio": ours_rate / loop_rate,
+                "notes": (
+                    "baseline: the same generator called one sample at a time (bit-identical output); "
+                    f"median of {repeats} interleaved runs (ratio range {spread[0]:.2f}-{spread[1]:.2f}), "
+                    f"{torch.get_num_threads()} threads"
+                ),
             }
         )
+        print(f"# {json.dumps(rows[-1])}", file=sys.stderr, flush=True)  # progress: rows as they finish
     if torch.cuda.is_available():
         gpu = SpectrogramGenerator(256, 256, seed=0, device="cuda")
-        cpu_rate = rows[-1]["ours"]
+        cpu_rate = rows[0]["ours"]
         big = torch.arange(512)
 
         def cuda_run():
             gpu.generate(big)
             torch.cuda.synchronize()
 
-        rate = best_rate(cuda_run, len(big))
+        (gpu_times,) = interleaved([cuda_run], repeats)
+        rate = len(big) / statistics.median(gpu_times)
         rows.append(
             {
                 "name": "spectrograms/s, 256x256x4, CUDA, batch 512",
@@ -54,7 +84,7 @@ def run(quick: bool = False) -> list[dict]:
                 "baseline": cpu_rate,
                 "unit": "spectrograms/s",
                 "ratio": rate / cpu_rate,
-                "notes": f"baseline: ours on CPU ({torch.cuda.get_device_name(0)})",
+                "notes": f"baseline: ours on CPU ({torch.cuda.get_device_name(0)}); median of {repeats} runs",
             }
         )
     return rows
@@ -62,4 +92,4 @@ def run(quick: bool = False) -> list[dict]:
 
 if __name__ == "__main__":
     for row in run(quick="--quick" in sys.argv):
-        print(json.dumps(row))
+        print(json.dumps(row), flush=True)

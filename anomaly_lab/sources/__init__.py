@@ -9,8 +9,8 @@ import torch
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice
 from anomaly_lab.sources.base import ImageSource
-from anomaly_lab.sources.bundled import load_bundled_mnist
-from anomaly_lab.sources.idx import load_idx, read_idx
+from anomaly_lab.sources.bundled import BUNDLED_SPLITS, load_bundled_mnist
+from anomaly_lab.sources.idx import IDX_DATASETS, load_idx, read_idx
 from anomaly_lab.sources.torchvision_source import load_torchvision
 
 SOURCE_KINDS = ("bundled", "idx", "torchvision")
@@ -32,6 +32,13 @@ def load_source(
     - ``torchvision``: ``torchvision.datasets`` under ``root`` (``download`` to fetch).
     """
     check_choice("source.kind", kind, SOURCE_KINDS)
+    check_choice("source.dataset", dataset, IDX_DATASETS)
+    if kind == "bundled" and dataset != "mnist":  # the bundled subset is MNIST only: never swap silently
+        raise ConfigError(
+            f"source.dataset={dataset!r} is not bundled (only 'mnist' is); use source.kind=idx or "
+            "torchvision with source.root"
+        )
+    check_choice("source.split", split, BUNDLED_SPLITS if kind == "bundled" else ("train", "test"))
     device = resolve_device(device)
     if kind == "bundled":
         return load_bundled_mnist(split=split, device=device)

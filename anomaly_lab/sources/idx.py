@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 
 import numpy as np
 import torch
@@ -27,28 +29,87 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 _HINT = "get the files from the dataset's site or use source=torchvision with download=true"
 
 
-def read_idx(path: str) -> np.ndarray:
-    """Read one IDX file (``.gz`` or plain) into a numpy array, checking its header and size."""
-    opener = gzip.open if path.endswith(".gz") else open
+#: the largest IDX payload read (bytes): MNIST-like sets are tens of MB (EMNIST ByClass, the largest,
+#: is 0.55 GB), so a header that declares more is refused before anything is allocated
+MAX_IDX_BYTES = 1 << 31
+#: deflate cannot expand data by more than about 1032 : 1, so a ``.gz`` whose header declares more
+#: than this many bytes per compressed byte cannot hold what it claims
+_MAX_DEFLATE_RATIO = 1100
+_READ_CHUNK = 1 << 22
+
+
+def _read_exactly(fh, size: int, path: str) -> bytearray:
+    """``size`` bytes from ``fh`` into one buffer filled chunk by chunk (so a file shorter than
+    its header says costs no more memory than the header's size, already checked against caps)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = fh.readinto(view[got : got + _READ_CHUNK])
+        if not n:
+            break
+        got += n
+    if got != size:
+        raise DataFileError(f"{path} is truncated: the header needs {size} bytes of data, the file has {got}")
+    return buf
+
+
+def read_idx(path: str, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read one IDX file (``.gz`` or plain) into a numpy array.
+
+    The header is read first (a ``.gz`` is decompressed as a stream, never whole): the magic
+    number, then the declared shape, whose size is checked against ``max_bytes``, the file's
+    size (for a ``.gz``: its compressed size times deflate's largest ratio, and the size its
+    trailer records) before the data buffer is allocated. Every problem is one
+    :class:`DataFileError` that names the file."""
+    compressed = path.endswith(".gz")
     try:
-        with opener(path, "rb") as fh:
-            data = fh.read()
-    except OSError as err:
-        raise DataFileError(f"cannot read IDX file {path}: {err}") from err
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise DataFileError(f"{path} is not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataFileError(f"{path} is truncated: header needs {header} bytes, file has {len(data)}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_DTYPES[data[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        raise DataFileError(
-            f"{path} is corrupt: header says shape {shape} ({expected} bytes), file has {len(data)} bytes"
-        )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+        file_size = os.path.getsize(path)
+        with (gzip.open if compressed else open)(path, "rb") as fh:
+            magic = fh.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _DTYPES:
+                raise DataFileError(f"{path} is not an IDX file (bad magic number {magic.hex() or 'empty'})")
+            ndim = magic[3]
+            dims = fh.read(4 * ndim)
+            header = 4 + 4 * ndim
+            if len(dims) < 4 * ndim:
+                raise DataFileError(f"{path} is truncated: header needs {header} bytes, file has {4 + len(dims)}")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            dtype = np.dtype(_DTYPES[magic[2]])
+            size = math.prod(shape) * dtype.itemsize
+            _check_declared_size(path, shape, header, size, file_size, compressed, max_bytes)
+            data = _read_exactly(fh, size, path)
+            if fh.read(1):
+                raise DataFileError(
+                    f"{path} is corrupt: header says shape {shape} ({header + size} bytes), the file has more"
+                )
+    except DataFileError:
+        raise
+    except (OSError, EOFError, zlib.error) as err:  # a broken .gz: bad header, bad CRC, cut short
+        kind = "gzip file" if compressed else "IDX file"
+        raise DataFileError(f"cannot read {kind} {path}: {err}") from err
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _check_declared_size(
+    path: str, shape: tuple[int, ...], header: int, size: int, file_size: int, compressed: bool, max_bytes: int
+) -> None:
+    """Refuse a declared payload that the file cannot hold or that exceeds the cap, before allocating it."""
+    declared = f"header says shape {shape} ({header + size} bytes)"
+    if size > max_bytes:
+        raise DataFileError(f"{path}: {declared}, more than the {max_bytes}-byte limit for an IDX file")
+    if not compressed:
+        if header + size != file_size:
+            raise DataFileError(f"{path} is corrupt: {declared}, file has {file_size} bytes")
+        return
+    if header + size > _MAX_DEFLATE_RATIO * file_size:
+        raise DataFileError(f"{path} is corrupt: {declared}, more than a {file_size}-byte .gz can hold")
+    if file_size >= 18:  # gzip's trailer records the uncompressed size modulo 2**32 (one member)
+        with open(path, "rb") as raw:
+            raw.seek(-4, os.SEEK_END)
+            recorded = int.from_bytes(raw.read(4), "little")
+        if recorded != (header + size) & 0xFFFFFFFF:
+            raise DataFileError(f"{path} is corrupt: {declared}, its gzip trailer records {recorded} bytes")
 
 
 def find_idx_file(root: str, dataset: str, stem: str) -> str:

@@ -1,7 +1,9 @@
 """The ten ROAD classes (normal and nine anomalies) and the class mixtures the generator draws from.
 
 Class ids are fixed everywhere in the package (generator, ROAD loader, models, metrics): 0 is
-normal, 1..9 the anomaly classes in the order ROAD's paper lists them.
+normal, 1..9 the anomaly classes in the order ROAD's paper lists them. The anomaly classes are
+the morphologies registered in :data:`~anomaly_lab.modalities.spectrogram.morphologies.MORPHOLOGIES`,
+so a new one (appended there) gets the next id and is known to mixtures, validation and the codec.
 """
 
 from __future__ import annotations
@@ -9,23 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES
 
 NORMAL = "normal"
-ANOMALY_CLASSES: tuple[str, ...] = (
-    "oscillating_tile",
-    "first_order_high_noise",
-    "first_order_data_loss",
-    "third_order_data_loss",
-    "lightning",
-    "rfi_ionosphere_reflect",
-    "galactic_plane",
-    "source_in_sidelobes",
-    "solar_storm",
-)
+#: the anomaly classes, in id order (1, 2, ...): the registered morphologies, in registration order
+ANOMALY_CLASSES: tuple[str, ...] = MORPHOLOGIES.names
 CLASS_NAMES: tuple[str, ...] = (NORMAL, *ANOMALY_CLASSES)
 NUM_CLASSES = len(CLASS_NAMES)
 
-#: ROAD's contamination ratios: anomalies of each class per normal spectrogram in training data.
+#: ROAD's contamination ratios: anomalies of each class per normal spectrogram in training data
+#: (a synthetic-only class that ROAD does not have weighs 0 in the ``road`` mixture).
 ROAD_CONTAMINATION: dict[str, float] = {
     "oscillating_tile": 0.01,
     "first_order_high_noise": 0.01,
@@ -61,7 +56,7 @@ def mixture_weights(mixture: str | Sequence[float] | Mapping[str, float]) -> lis
         if mixture == "uniform":
             weights = [1.0] * NUM_CLASSES
         elif mixture == "road":
-            weights = [1.0] + [ROAD_CONTAMINATION[c] for c in ANOMALY_CLASSES]
+            weights = [1.0] + [ROAD_CONTAMINATION.get(c, 0.0) for c in ANOMALY_CLASSES]
         else:
             raise ConfigError(
                 f"mixture={mixture!r} is unknown; use one of {list(MIXTURES)}, a list of "

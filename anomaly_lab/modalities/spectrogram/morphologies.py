@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from anomaly_lab.core.registry import Registry
 from anomaly_lab.core.rng import CounterRNG
 
 
@@ -63,6 +64,11 @@ class Effect:
     noise: Tensor | None = None
     drop: Tensor | None = None
 
+
+#: A morphology ``(rng, grid, strength) -> Effect`` per anomaly class. Registration order is the
+#: class id (1, 2, ...): ids are exported (the ``y`` column), so a new morphology is appended at
+#: the end of this module (one function plus its decorator line), never inserted between others.
+MORPHOLOGIES: Registry[Callable[[CounterRNG, Grid, Tensor], Effect]] = Registry("spectrogram morphology")
 
 #: thresholds (at strength 1) that turn effect maps into the per-pixel anomaly mask; they scale
 #: with each sample's strength, so the mask is the anomaly's footprint however faint it is drawn
@@ -134,6 +140,7 @@ def _active(rng: CounterRNG, stream: str, most: int) -> Tensor:
     return torch.arange(most, device=rng.device)[None, :] < count[:, None]
 
 
+@MORPHOLOGIES.register("oscillating_tile")
 def oscillating_tile(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A tile switching on and off: a square wave in time over a long stretch and a wide band."""
     period = _c(rng.uniform("tile/period", (), 0.04, 0.12))
@@ -150,6 +157,7 @@ def oscillating_tile(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     return Effect(gain=1.0 + amp * (on & window & band).to(torch.float32))
 
 
+@MORPHOLOGIES.register("first_order_high_noise")
 def first_order_high_noise(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """Broadband noise raised 4-10x (and the floor a little) over a long stretch of time."""
     window = _time_window(rng, "noise", (0.0, 0.5), (0.5, 1.0), g)
@@ -159,6 +167,7 @@ def first_order_high_noise(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect
     return Effect(noise=1.0 + (factor - 1.0) * w, gain=1.0 + (lift - 1.0) * w)
 
 
+@MORPHOLOGIES.register("first_order_data_loss")
 def first_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A block of lost data: a stretch of time over the whole band (half the time) or a wide sub-band."""
     window = _time_window(rng, "loss1", (0.0, 0.8), (0.1, 0.5), g)
@@ -172,6 +181,7 @@ def first_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     return Effect(drop=window & (band | whole))
 
 
+@MORPHOLOGIES.register("third_order_data_loss")
 def third_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to four narrow frequency bands (1-2% of the band each) lost over most of the time."""
     most = 4
@@ -183,6 +193,7 @@ def third_order_data_loss(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     return Effect(drop=bands & window)
 
 
+@MORPHOLOGIES.register("lightning")
 def lightning(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to four broadband flashes: a sharp onset in one time bin and an exponential decay."""
     most = 4
@@ -198,6 +209,7 @@ def lightning(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     return Effect(add=sum_slots(pulse) * spectrum)
 
 
+@MORPHOLOGIES.register("rfi_ionosphere_reflect")
 def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to five narrowband lines (1-2 channels) that come and go and flicker in time."""
     most = 5
@@ -215,6 +227,7 @@ def rfi_ionosphere_reflect(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect
     return Effect(add=sum_slots(envelope * line))
 
 
+@MORPHOLOGIES.register("galactic_plane")
 def galactic_plane(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A broad smooth rise in power (x1.6-2.5 at the peak) over a long time range, steeper at low frequency."""
     centre = _c(rng.uniform("galaxy/centre", (), 0.2, 0.8))
@@ -225,6 +238,7 @@ def galactic_plane(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     return Effect(gain=1.0 + amp * bump * (1.0 + slope * (0.5 - g.f)))
 
 
+@MORPHOLOGIES.register("source_in_sidelobes")
 def source_in_sidelobes(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """A bright off-axis source: fringes across the whole spectrogram, 3-10 cycles in time, whose
     rate changes across the band."""
@@ -235,6 +249,7 @@ def source_in_sidelobes(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     return Effect(gain=1.0 + amp * torch.cos(2 * math.pi * (cycles * g.t * (1.0 + tilt * (g.f - 0.5)) + phase)))
 
 
+@MORPHOLOGIES.register("solar_storm")
 def solar_storm(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     """One to three bright bursts drifting from high to low frequency within 5-25% of the time."""
     most = 3
@@ -250,17 +265,3 @@ def solar_storm(rng: CounterRNG, g: Grid, strength: Tensor) -> Effect:
     centre = _c(f_start) + (_c(f_end) - _c(f_start)) * progress.clamp(0.0, 1.0)
     burst = torch.exp(-0.5 * ((g.f[..., None] - centre) / _c(width)) ** 2) * during * _c(amp)
     return Effect(add=sum_slots(burst))
-
-
-#: class name -> morphology, in class-id order (ids 1..9)
-MORPHOLOGIES: dict[str, Callable[[CounterRNG, Grid, Tensor], Effect]] = {
-    "oscillating_tile": oscillating_tile,
-    "first_order_high_noise": first_order_high_noise,
-    "first_order_data_loss": first_order_data_loss,
-    "third_order_data_loss": third_order_data_loss,
-    "lightning": lightning,
-    "rfi_ionosphere_reflect": rfi_ionosphere_reflect,
-    "galactic_plane": galactic_plane,
-    "source_in_sidelobes": source_in_sidelobes,
-    "solar_storm": solar_storm,
-}

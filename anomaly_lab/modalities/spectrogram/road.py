@@ -39,6 +39,17 @@ UNKNOWN = ("drop", "error")
 SELECTIONS = ("all", "balanced", "contamination")
 SPLIT_NAMES = ("train", "val", "test")
 
+#: caps on what a file's header may declare, checked before anything is allocated: a side of at most
+#: 4096 bins (the generator's own limit; ROAD's is 256), a ``data`` dataset that either fits in
+#: 64 GiB (six times ROAD's file; rows the file leaves unwritten read as its fill value) or is
+#: backed by at least 1/1100 of its size on disk (deflate's largest ratio is about 1032 : 1), labels
+#: and ids of at most 256 MiB, and at most 2 GiB of rows read in one batch
+MAX_BINS = 4096
+MAX_SPARSE_DATA_BYTES = 64 << 30
+MAX_STORAGE_RATIO = 1100
+MAX_LABEL_BYTES = 256 << 20
+MAX_BATCH_BYTES = 2 << 30
+
 
 def decode_label(raw: bytes | str) -> str:
     """A label as text: bytes decoded, trailing NULs and spaces removed."""
@@ -110,12 +121,14 @@ class RoadFile:
                     raise DataFileError(
                         f"{self.path}: {g}/labels has shape {labels.shape} for {data.shape[0]} spectrograms"
                     )
+                _check_declared_sizes(self.path, g, data, labels, node.get("ids"))
                 if data.shape[0] and shape is not None and data.shape[1:3] != shape:
                     raise DataFileError(f"{self.path}: {g}/data is {data.shape[1:3]}, other groups {shape}")
                 if data.shape[0]:
                     shape = tuple(data.shape[1:3])
         self.groups: list[str] = groups
         self.shape: tuple[int, int] = shape or (0, 0)
+        self.row_bytes = self.shape[0] * self.shape[1] * 4 * np.dtype(np.float32).itemsize
         self._handle = None
         self._pid = None
 
@@ -240,6 +253,11 @@ class RoadFile:
     def read(self, group: np.ndarray, row: np.ndarray) -> Tensor:
         """Spectrograms of ``(group, row)`` pairs as ``(k, 4, T, F)`` float32 (one h5 read per group)."""
         t, f = self.shape
+        if len(row) * self.row_bytes > MAX_BATCH_BYTES:
+            raise DataFileError(
+                f"{self.path}: a batch of {len(row)} rows of {t}x{f}x4 float32 is {len(row) * self.row_bytes} bytes, "
+                f"more than the {MAX_BATCH_BYTES}-byte limit; lower data.batch_size"
+            )
         out = np.empty((len(row), t, f, 4), dtype=np.float32)
         for gi in np.unique(group):  # a loop over groups
             where = np.nonzero(group == gi)[0]
@@ -251,6 +269,36 @@ class RoadFile:
                 raise DataFileError(f"{self.path}: cannot read rows of {self.groups[int(gi)]}/data ({err})") from err
             out[where] = block[inverse.reshape(-1)]
         return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+def _check_declared_sizes(path: str, group: str, data, labels, ids) -> None:
+    """Refuse a group whose header declares more than the caps allow (see :data:`MAX_BINS`), so a
+    tiny file that claims terabytes gives one line instead of a huge allocation per batch."""
+    n, t, f, _ = data.shape
+    if data.dtype.kind not in "fiu":
+        raise DataFileError(f"{path}: {group}/data holds {data.dtype}; ROAD's data is float32")
+    if not (1 <= t <= MAX_BINS and 1 <= f <= MAX_BINS):
+        raise DataFileError(
+            f"{path}: {group}/data declares {t} x {f} bins per spectrogram; allowed: 1 to {MAX_BINS} each"
+        )
+    logical = n * t * f * 4 * data.dtype.itemsize
+    stored = data.id.get_storage_size()
+    if logical > MAX_SPARSE_DATA_BYTES and logical > MAX_STORAGE_RATIO * stored:
+        raise DataFileError(
+            f"{path}: {group}/data declares shape {data.shape} ({logical} bytes) but the file stores {stored} "
+            f"bytes of it; a file must hold at least 1/{MAX_STORAGE_RATIO} of data beyond {MAX_SPARSE_DATA_BYTES} bytes"
+        )
+    for name, node in (("labels", labels), ("ids", ids)):
+        if node is None:
+            continue
+        if node.dtype.kind not in "SUO":
+            raise DataFileError(f"{path}: {group}/{name} holds {node.dtype}; ROAD's {name} are byte strings")
+        size = node.size * node.dtype.itemsize
+        if size > MAX_LABEL_BYTES:
+            raise DataFileError(
+                f"{path}: {group}/{name} declares {node.size} entries of {node.dtype.itemsize} bytes ({size} bytes); "
+                f"allowed: at most {MAX_LABEL_BYTES} bytes"
+            )
 
 
 # -- preparation -------------------------------------------------------------------------------

@@ -66,6 +66,26 @@ def test_big_batches_draw_noise_in_chunks_without_changing_samples(monkeypatch):
     assert torch.equal(whole["x"], chunked["x"])
 
 
+@pytest.mark.parametrize(
+    "size, scale",
+    [((32, 32), "percentile"), ((17, 13), "none"), ((9, 11), "log"), ((96, 80), "percentile"), ((64, 64), "none")],
+)
+def test_fused_cpu_path_equals_the_tensor_path_bit_for_bit(monkeypatch, size, scale):
+    """The CPU path makes noise, signal and scaling in cache-sized chunks with numpy; the tensor
+    path (what other devices run) must give the very same float32 values."""
+    import anomaly_lab.modalities.spectrogram.generator as module
+
+    g = gen(time_bins=size[0], freq_bins=size[1], scale=scale, mixture="road" if size[0] == 64 else "uniform")
+    idx = torch.arange(3, 3 + 31) * 5
+    fused = g.generate(idx)
+    monkeypatch.setattr(module, "_FUSED_CHUNK_VALUES", 7 * size[0] * size[1] + 3)  # 7 rows a chunk
+    assert all(torch.equal(v, g.generate(idx)[k]) for k, v in fused.items())
+    monkeypatch.setattr(module, "_FUSED_CPU", False)
+    tensor = g.generate(idx)
+    for key in fused:
+        assert torch.equal(fused[key], tensor[key]), key
+
+
 def test_chunked_batches_equal_one_call():
     whole = gen(chunk_pixels=1 << 30).generate(torch.arange(40))
     for pixels in (1, 3 * 32 * 32, 7 * 32 * 32 + 5):  # one row, three rows, seven rows per chunk

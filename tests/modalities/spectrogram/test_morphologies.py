@@ -36,7 +36,7 @@ def full(m):
 
 @pytest.mark.parametrize("name", list(MORPHOLOGIES))
 def test_every_class_marks_some_pixels_and_not_all_of_most(name):
-    effect = MORPHOLOGIES[name](rng(), GRID, ONE)
+    effect = MORPHOLOGIES[name].obj(rng(), GRID, ONE)
     mask = effect_mask(effect, (N, T, F), torch.device("cpu"))
     share = mask.float().mean((1, 2))
     assert bool((share > 0).all()), f"{name}: some samples have no visible anomaly"
@@ -147,7 +147,70 @@ def test_effect_mask_thresholds():
 
 
 def test_mask_is_the_footprint_at_any_strength():
-    for name, morph in MORPHOLOGIES.items():
+    for name, entry in MORPHOLOGIES.items():
+        morph = entry.obj
         strong = effect_mask(morph(rng(), GRID, ONE), (N, T, F), torch.device("cpu"), ONE)
         faint = effect_mask(morph(rng(), GRID, 0.25 * ONE), (N, T, F), torch.device("cpu"), 0.25 * ONE)
         assert torch.equal(strong, faint), name
+
+
+# -- the registry --------------------------------------------------------------------------------
+#: the class ids exported before the registry existed (the ``y`` column): they must not move
+EXPORTED_IDS = {
+    "oscillating_tile": 1,
+    "first_order_high_noise": 2,
+    "first_order_data_loss": 3,
+    "third_order_data_loss": 4,
+    "lightning": 5,
+    "rfi_ionosphere_reflect": 6,
+    "galactic_plane": 7,
+    "source_in_sidelobes": 8,
+    "solar_storm": 9,
+}
+
+
+def test_registry_order_keeps_the_exported_class_ids():
+    from anomaly_lab.core.registry import Registry
+    from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, class_id
+
+    assert isinstance(MORPHOLOGIES, Registry)
+    assert ANOMALY_CLASSES == MORPHOLOGIES.names
+    assert {name: class_id(name) for name in MORPHOLOGIES} == EXPORTED_IDS
+    assert {name: MORPHOLOGIES.index(name) + 1 for name in MORPHOLOGIES} == EXPORTED_IDS
+    assert CLASS_NAMES == ("normal", *EXPORTED_IDS)
+
+
+def test_each_entry_is_its_function_with_its_docstring_as_summary():
+    functions = [
+        oscillating_tile,
+        first_order_high_noise,
+        first_order_data_loss,
+        third_order_data_loss,
+        lightning,
+        rfi_ionosphere_reflect,
+        galactic_plane,
+        source_in_sidelobes,
+        solar_storm,
+    ]
+    assert [MORPHOLOGIES[f.__name__].obj for f in functions] == functions
+    assert all(entry.summary == entry.obj.__doc__.strip().splitlines()[0] for entry in MORPHOLOGIES.values())
+
+
+def test_unknown_morphology_is_one_line_listing_the_registered_ones():
+    from anomaly_lab.core.errors import ConfigError
+    from anomaly_lab.modalities.spectrogram.classes import mixture_weights
+
+    with pytest.raises(ConfigError) as err:
+        MORPHOLOGIES["meteor"]
+    assert "\n" not in str(err.value) and "meteor" in str(err.value) and "solar_storm" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # config validation draws on the registry too
+        mixture_weights({"meteor": 1.0})
+    assert "meteor" in str(err.value) and "solar_storm" in str(err.value)
+
+
+def test_docs_table_lists_every_registered_morphology_with_its_id():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "spectrogram.md").read_text()
+    for name in MORPHOLOGIES:
+        assert f"| {MORPHOLOGIES.index(name) + 1} | {name} |" in doc, name

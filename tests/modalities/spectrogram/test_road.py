@@ -268,3 +268,92 @@ def test_bad_options_are_config_errors(road):
         select_rows(rows, "balanced", n_per_class=0)
     with pytest.raises(ConfigError, match="data.scale='zscore'"):
         RoadDataset(road, rows, scale="zscore")
+
+
+# -- hostile headers: one line naming the file, before any big allocation -------------------------
+def _declaring(path, n, t, f, labels=b"", label_dtype="S100", chunks=None, dtype="float32"):
+    """A file whose train_data/data declares ``(n, t, f, 4)`` but stores nothing (fill-value chunks)."""
+    with h5py.File(path, "w") as h5:
+        grp = h5.create_group("train_data")
+        grp.create_dataset("data", shape=(n, t, f, 4), dtype=dtype, chunks=chunks or (1, min(t, 64), min(f, 64), 4))
+        grp.create_dataset("labels", shape=(n,), dtype=label_dtype, chunks=(min(n, 4096),))
+    return str(path)
+
+
+def _one_line(err, path):
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message, message
+    return message
+
+
+def test_tiny_file_declaring_terabytes_is_refused_on_opening(tmp_path):
+    path = _declaring(tmp_path / "bomb.h5", 1_000_000, 4096, 4096)
+    assert (tmp_path / "bomb.h5").stat().st_size < 2e6
+    with pytest.raises(DataFileError) as err:
+        RoadFile(path)
+    assert "declares shape (1000000, 4096, 4096, 4)" in _one_line(err, path)
+
+
+def test_too_many_bins_per_side_is_refused(tmp_path):
+    path = _declaring(tmp_path / "wide.h5", 2, 8, 8192)
+    with pytest.raises(DataFileError) as err:
+        RoadFile(path)
+    assert "8 x 8192 bins" in _one_line(err, path)
+
+
+def test_huge_labels_and_non_numeric_data_are_refused(tmp_path):
+    path = _declaring(tmp_path / "labels.h5", 3_000_000, 8, 8, label_dtype="S100")  # 300 MB of labels declared
+    with pytest.raises(DataFileError) as err:
+        RoadFile(path)
+    assert "labels declares 3000000 entries" in _one_line(err, path)
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as h5:
+        h5["train_data/data"] = np.zeros((1, 8, 8, 4), dtype="S4")
+        h5["train_data/labels"] = np.array([b""], dtype="S100")
+    with pytest.raises(DataFileError) as err:
+        RoadFile(str(path))
+    assert "float32" in _one_line(err, path)
+
+
+def test_a_batch_beyond_the_read_limit_is_refused_before_allocating(tmp_path):
+    """Ten 4096 x 4096 rows (2.7 GB declared, within the file caps) asked for in one batch."""
+    path = _declaring(tmp_path / "big_rows.h5", 10, 4096, 4096)
+    road = RoadFile(path)
+    rows, _ = road.catalogue(["train_data"])
+    ds = RoadDataset(road, rows, scale="none")
+    with pytest.raises(DataFileError) as err:
+        ds.__getitems__(range(10))
+    assert "lower data.batch_size" in _one_line(err, path)
+
+
+def test_hostile_file_through_the_data_module_under_a_memory_limit(tmp_path):
+    """The issue's file (1e6 x 4096 x 4096 x 4 declared in a small .h5) through RoadDataModule.setup in a
+    process that may map only 1 GiB more than it holds after its imports (a batch would be 7 GiB)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    path = _declaring(tmp_path / "bomb.h5", 1_000_000, 4096, 4096)
+    script = textwrap.dedent(
+        f"""
+        import re, resource, sys
+        from anomaly_lab.core.errors import DataFileError
+        from anomaly_lab.modalities.spectrogram.datamodule import RoadDataModule
+        import h5py
+        held = int(re.search(r"VmSize:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) << 10
+        resource.setrlimit(resource.RLIMIT_AS, (held + (1 << 30), resource.RLIM_INFINITY))
+        try:
+            dm = RoadDataModule(path={path!r}, groups=["train_data"], selection="all", device="cpu")
+            dm.setup()
+            next(iter(dm.train_dataloader()))
+        except DataFileError as err:
+            print("refused:", err)
+            sys.exit(0)
+        sys.exit(1)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "refused:" in result.stdout and "bomb.h5" in result.stdout

@@ -39,3 +39,78 @@ def test_flat_plane_becomes_zero_and_other_scalings():
         apply_scaling(x, "zscore")
     with pytest.raises(ConfigError, match="low < high"):
         percentile_scale(x, 99.0, 1.0)
+
+
+# -- the bracketing selection (big float32 planes on CPU) gives exactly what topk gives --------------
+def _hostile_planes():
+    g = torch.Generator().manual_seed(7)
+    n_t, n_f = 96, 80  # 7,680 values a plane: above the bracketing threshold, not a power of two
+    planes = [
+        torch.rand(n_t, n_f, generator=g),
+        torch.randn(n_t, n_f, generator=g).exp() * 1e7,  # heavy right tail, raw magnitudes
+        torch.zeros(n_t, n_f),  # constant: every rank ties
+        torch.randint(0, 3, (n_t, n_f), generator=g).float(),  # three values, heavy ties
+        torch.arange(n_t * n_f, dtype=torch.float32).reshape(n_t, n_f),  # sorted: the stride sees a ramp
+        torch.arange(n_t * n_f, dtype=torch.float32).flip(0).reshape(n_t, n_f),
+        torch.where(torch.rand(n_t, n_f, generator=g) < 0.3, 0.0, torch.rand(n_t, n_f, generator=g)),  # 30% lost
+        torch.randn(n_t, n_f, generator=g) * torch.linspace(1e-3, 1e3, n_f),  # negatives, widening
+    ]
+    stripes = torch.rand(n_t, n_f, generator=g)
+    stripes[:, ::20] = 1e9  # a column the strided subsample may hit or miss entirely
+    planes.append(stripes)
+    spikes = torch.rand(n_t, n_f, generator=g)
+    spikes.view(-1)[::97] = -5.0  # 1% of values far below: the low bracket sits on the edge
+    planes.append(spikes)
+    x = torch.stack(planes)  # 10 planes
+    return torch.cat([x, x.flip(0)]).reshape(5, 4, n_t, n_f)
+
+
+@pytest.mark.parametrize("q", [(1.0, 99.0), (0.0, 100.0), (5.0, 95.0), (50.0, 50.01), (0.001, 99.999), (30.0, 31.0)])
+def test_bracketing_matches_topk_bit_for_bit(monkeypatch, q):
+    from anomaly_lab.modalities.spectrogram import scaling
+
+    x = _hostile_planes()
+    fast_p, fast_y = channel_percentiles(x, q), percentile_scale(x, *q)
+    monkeypatch.setattr(scaling, "_BRACKET_MIN_VALUES", 1 << 40)  # force the topk path
+    slow_p, slow_y = channel_percentiles(x, q), percentile_scale(x, *q)
+    assert torch.equal(fast_p, slow_p)
+    assert torch.equal(fast_y, slow_y)
+    want = np.percentile(x.double().numpy().reshape(5, 4, -1), q, axis=-1).transpose(1, 2, 0)
+    np.testing.assert_allclose(fast_p.double().numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_bracketing_falls_back_where_the_bracket_misses():
+    from anomaly_lab.modalities.spectrogram.scaling import _bracketed_order_statistics
+
+    g = np.random.default_rng(0)
+    a = g.random((3, 8192), dtype=np.float32)
+    a[1, ::21] = 0.5  # every value the subsample sees is the same: its bracket cannot hold rank 81
+    a[2] = 1.0
+    ranks = [(81, 82), (8109, 8110)]
+    got = _bracketed_order_statistics(a, ranks)
+    want = np.sort(a, axis=1)[:, [81, 82, 8109, 8110]]
+    assert np.array_equal(got, want)
+
+
+def test_planes_with_nan_take_the_topk_path(monkeypatch):
+    from anomaly_lab.modalities.spectrogram import scaling
+
+    x = torch.rand(1, 4, 80, 80)
+    x[0, 1, 3, 3] = float("nan")
+    x[0, 2] = float("nan")
+    got = channel_percentiles(x, [1.0, 99.0])
+    monkeypatch.setattr(scaling, "_BRACKET_MIN_VALUES", 1 << 40)
+    torch.testing.assert_close(got, channel_percentiles(x, [1.0, 99.0]), rtol=0, atol=0, equal_nan=True)
+    assert torch.isnan(got[0, 2]).all() and torch.isfinite(got[0, 1]).all()  # topk ranks NaN above all
+
+
+def test_bracketing_selects_among_the_values_of_a_wide_bracket():
+    from anomaly_lab.modalities.spectrogram.scaling import _bracketed_order_statistics
+
+    g = np.random.default_rng(1)
+    a = 1.0 + g.random((2, 8192), dtype=np.float32)
+    a[:, :41] = 0.0  # 0.5% zeros, then 20% ties at 1.0: the bracket of rank 81 spans [0, 1], a fifth of the row
+    a[:, 41:1679] = 1.0
+    a = np.ascontiguousarray(g.permuted(a, axis=1))
+    ranks = [(40, 41), (81, 82), (8109, 8110)]
+    assert np.array_equal(_bracketed_order_statistics(a, ranks), np.sort(a, axis=1)[:, [40, 41, 81, 82, 8109, 8110]])
