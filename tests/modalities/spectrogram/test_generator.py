@@ -6,10 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from anomaly_lab.core.errors import ConfigError
-from anomaly_lab.loading.indexed import GeneratedDataset, passthrough_collate
 from anomaly_lab.modalities.spectrogram import CLASS_NAMES, ROAD_CONTAMINATION, SpectrogramGenerator
 
 
@@ -94,15 +92,6 @@ def test_chunked_batches_equal_one_call():
             assert torch.equal(part[key], whole[key]), (key, pixels)
     with pytest.raises(ConfigError, match="chunk_pixels=0"):
         gen(chunk_pixels=0)
-
-
-def test_dataloader_workers_give_the_same_samples():
-    g = gen()
-    ds = GeneratedDataset(g, "val", 24)
-    direct = ds.__getitems__(list(range(24)))
-    loader = DataLoader(ds, batch_size=8, num_workers=2, collate_fn=passthrough_collate)
-    got = torch.cat([batch["x"] for batch in loader])
-    assert torch.equal(got, direct["x"])
 
 
 def test_uniform_and_road_class_laws():
