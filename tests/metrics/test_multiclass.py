@@ -6,7 +6,6 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_recall_fscore_support
 
 from anomaly_lab.metrics.multiclass import binary_scores, classification_scores, fbeta, per_class_prf
-from anomaly_lab.viz.confusion import save_report
 
 NAMES = [f"c{k}" for k in range(5)]
 
@@ -57,14 +56,3 @@ def test_per_class_prf_on_a_known_matrix():
     assert prf["precision"].tolist() == pytest.approx([8 / 9, 9 / 11])
     assert prf["recall"].tolist() == pytest.approx([0.8, 0.9])
     assert prf["support"].tolist() == [10, 10]
-
-
-def test_save_report_writes_json_and_picture(tmp_path):
-    import json
-
-    pred, true = random_predictions(1, 50)
-    scores, cm = classification_scores(pred, true, NAMES)
-    paths = save_report(scores, cm, NAMES, str(tmp_path), "test")
-    saved = json.loads(open(paths["report"]).read())
-    assert saved["confusion"] == cm.tolist() and saved["scores"]["acc"] == scores["acc"]
-    assert (tmp_path / "test_confusion_matrix.png").stat().st_size > 1000
