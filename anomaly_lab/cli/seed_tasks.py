@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from anomaly_lab.core.errors import ConfigError, DataFileError, check_choice, check_range
-from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.core.rng import MAX_SEED, CounterRNG
 from anomaly_lab.modalities.timeseries.injectors import SeedNoise
 from anomaly_lab.modalities.timeseries.table import Table, date_splits, load_table
 
@@ -178,7 +178,7 @@ def noise_anomalies(noise_params: dict, seed: int | None = None) -> list[AnoResu
         raise ConfigError(f"noise_params must be an object; got {type(noise_params).__name__}")
     _unknown(noise_params, NOISE_KEYS, "noise_params")
     seed = noise_params.get("seed", 0) if seed is None else seed
-    check_range("seed", seed, 0, integer=True)
+    check_range("seed", seed, 0, MAX_SEED, integer=True)
     injector = SeedNoise(
         ratio=_ratio(noise_params),
         noise=_need(noise_params, "noise", "noise_params"),
@@ -229,7 +229,7 @@ def vae_anomalies(train_params: dict, seed: int | None = None) -> list[AnoResult
         raise ConfigError(f"train_params must be an object; got {type(train_params).__name__}")
     _unknown(train_params, TRAIN_KEYS, "train_params")
     seed = train_params.get("seed", 0) if seed is None else seed
-    check_range("seed", seed, 0, integer=True)
+    check_range("seed", seed, 0, MAX_SEED, integer=True)
     seq_len = check_range("sequence_length", _need(train_params, "sequence_length", "train_params"), 2, integer=True)
     latent = check_range("latent_space_dim", _need(train_params, "latent_space_dim", "train_params"), 1, integer=True)
     lr = check_range("learning_rate", _need(train_params, "learning_rate", "train_params"), 0.0, low_inclusive=False)

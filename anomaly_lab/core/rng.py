@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from anomaly_lab.core.errors import ConfigError
+
 _M32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
 
@@ -110,6 +112,42 @@ def stream_id(stream: str | int) -> int:
     return zlib.crc32(stream.encode("utf-8")) & _M32
 
 
+#: seeds are hashed as two 32-bit words: a larger one would silently alias a smaller one
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int in ``[0, 2**64 - 1]``, or a one-line ConfigError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed={seed!r} must be an integer")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ConfigError(f"seed={seed} is out of range; allowed: [0, 2**64 - 1] (seeds are 64-bit)")
+    return int(seed)
+
+
+def as_sample_indices(indices, device: torch.device | str | None = None) -> Tensor:
+    """Global sample indices as a 1-D int64 tensor. Floats, bools, negatives and values past int64 are
+    a one-line ConfigError (``torch.as_tensor(..., dtype=int64)`` would truncate or wrap them)."""
+    if isinstance(indices, Tensor):
+        if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == torch.bool:
+            raise ConfigError(f"sample indices must be integers; got a {indices.dtype} tensor")
+        out = indices.to(torch.int64).reshape(-1)
+    else:
+        values = np.asarray(list(indices) if not isinstance(indices, (int, np.integer)) else [indices])
+        if values.size and values.dtype.kind not in "iu":
+            first = values.reshape(-1)[0]
+            first = first.item() if hasattr(first, "item") else first
+            raise ConfigError(
+                f"sample indices must be integers in [0, 2**63 - 1]; got {first!r} ({values.dtype} values)"
+            )
+        if values.size and values.dtype.kind == "u" and int(values.max()) > 2**63 - 1:
+            raise ConfigError(f"sample index {int(values.max())} is out of range; allowed: [0, 2**63 - 1]")
+        out = torch.from_numpy(values.astype(np.int64, copy=False).reshape(-1))
+    if out.numel() and bool((out < 0).any()):
+        raise ConfigError(f"sample index {int(out.min())} is negative; sample indices are >= 0")
+    return out.to(device) if device is not None else out
+
+
 def hash_bits(seed: int, index: Tensor, stream: str | int, count: int) -> Tensor:
     """Random 32-bit integers, shape ``(len(index), count)``, int64 in [0, 2**32)."""
     return CounterRNG(seed, index).bits(stream, (count,))
@@ -162,10 +200,10 @@ class CounterRNG:
 
     def __init__(self, seed: int, index: Tensor | Sequence[int], device: torch.device | str | None = None):
         if not isinstance(index, Tensor):
-            index = torch.as_tensor(list(index), dtype=torch.int64)
+            index = as_sample_indices(index)
         if device is not None:
             index = index.to(device)
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.index = index.to(torch.int64)
         if self.index.dim() != 1:
             raise ValueError(f"index must be 1-D, got shape {tuple(self.index.shape)}")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from anomaly_lab.core.config import to_plain
-from anomaly_lab.core.errors import ConfigError
+from anomaly_lab.core.errors import ConfigError, check_interval, check_range
 from anomaly_lab.core.rng import CounterRNG
 from anomaly_lab.synth import erasing, filters, geometry, photometric
 
@@ -152,6 +152,44 @@ class Recipe:
         }
 
 
+#: limits of op parameters beyond their type (the type comes from the default): (low, high), ends inclusive
+PARAM_LIMITS: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("perspective", "distortion"): (0.0, 1.0),
+    ("erase", "scale"): (0.0, 1.0),
+    ("erase", "ratio"): (1e-6, None),
+    ("noise", "std"): (0.0, None),
+    ("blur", "kernel_size"): (1, 255),
+    ("blur", "sigma"): (1e-6, None),
+    ("sharpness", "factor"): (0.0, None),
+    ("rotate", "degrees"): (0.0, 360.0),
+    ("elastic", "alpha"): (0.0, None),
+    ("elastic", "sigma"): (1e-6, None),
+    ("brightness", "factor"): (0.0, None),
+    ("contrast", "factor"): (0.0, None),
+}
+
+
+def _check_param(op: str, key: str, value, default) -> None:
+    """One line for a parameter of the wrong type or out of its limits (before any batch is made)."""
+    name = f"op {op!r} parameter {key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} must be true or false")
+        return
+    if key == "kernel_size":
+        check_range(name, value, *PARAM_LIMITS[op, key], integer=True)
+        if value % 2 == 0:
+            raise ConfigError(f"{name}={value} must be odd (a kernel has a centre)")
+        return
+    low, high = PARAM_LIMITS.get((op, key), (None, None))
+    if isinstance(default, tuple):
+        pair = check_interval(name, value)
+        for v in pair:
+            check_range(name, v, low, high)
+    else:
+        check_range(name, value, low, high)
+
+
 def make_op(spec: Mapping) -> dict:
     """Validate one op spec and fill in its defaults."""
     spec = dict(to_plain(spec))
@@ -166,6 +204,8 @@ def make_op(spec: Mapping) -> dict:
     for k, v in out.items():
         if isinstance(v, list):
             out[k] = tuple(v)
+        if k != "op":
+            _check_param(name, k, out[k], defaults[k])
     return out
 
 

@@ -124,3 +124,40 @@ def test_cpu_numpy_path_gives_the_bits_of_the_tensor_path():
         assert torch.equal(np_rng.integers(stream, shape, 17, 3), t_rng.integers(stream, shape, 17, 3))
         high = torch.arange(2, 2 + len(index)).reshape(-1, *([1] * len(shape)))
         assert torch.equal(np_rng.integers(stream, shape, high), t_rng.integers(stream, shape, high))
+
+
+@pytest.mark.parametrize(
+    ("indices", "message"),
+    [
+        ([1.5, 2.0], r"must be integers in \[0, 2\*\*63 - 1\]; got 1.5"),
+        (torch.tensor([0.5]), "got a torch.float32 tensor"),
+        ([2**70], "got 1180591620717411303424"),
+        ([-1], "sample index -1 is negative"),
+        ([True, False], "got True"),
+    ],
+)
+def test_bad_sample_indices_are_one_line(indices, message):
+    from anomaly_lab.core.errors import ConfigError
+    from anomaly_lab.core.rng import as_sample_indices
+
+    with pytest.raises(ConfigError, match=message):
+        as_sample_indices(indices)
+
+
+def test_sample_indices_from_lists_ranges_and_tensors():
+    from anomaly_lab.core.rng import as_sample_indices
+
+    for given in ([3, 4], range(3, 5), torch.tensor([3, 4], dtype=torch.int32), np.array([3, 4], dtype=np.uint8)):
+        out = as_sample_indices(given)
+        assert out.dtype == torch.int64 and out.tolist() == [3, 4]
+    assert as_sample_indices([]).numel() == 0
+
+
+def test_seed_must_fit_64_bits():
+    from anomaly_lab.core.errors import ConfigError
+    from anomaly_lab.core.rng import MAX_SEED, CounterRNG
+
+    assert CounterRNG(MAX_SEED, [0]).seed == MAX_SEED
+    for bad in (2**64, -1, 1.0, True):
+        with pytest.raises(ConfigError, match="seed"):
+            CounterRNG(bad, [0])

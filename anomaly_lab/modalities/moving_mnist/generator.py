@@ -19,7 +19,7 @@ from torch import Tensor
 
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_interval, check_range
-from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.core.splits import SPLITS, split_offset
 from anomaly_lab.modalities.moving_mnist import anomalies as A
 from anomaly_lab.modalities.moving_mnist.canvas import paste
@@ -142,7 +142,7 @@ class MovingMnistGenerator:
         check_choice("normal_digits", normal_digits, NORMAL_DIGITS)
         check_choice("output", output, OUTPUTS)
         check_range("both_digits_prob", both_digits_prob, 0.0, 1.0)
-        check_range("seed", seed, 0, integer=True)
+        check_range("seed", seed, 0, MAX_SEED, integer=True)
         self.speed = _pair("speed", speed, integer=True, low=0)
         room = frame_size - digit_size + 2 * margin
         if 2 * self.speed[1] > room:  # a bounce must land inside: a step may not cross the whole room twice
@@ -281,7 +281,7 @@ class MovingMnistGenerator:
         table = self.prepare()
         bank, labels = self._shared["bank"], self._shared["labels"]
         dev = self.device
-        idx = torch.as_tensor(indices, dtype=torch.int64).to(dev).reshape(-1)
+        idx = as_sample_indices(indices).to(dev).reshape(-1)
         b, t, d, f = idx.numel(), self.seq_len, self.num_digits, self.frame_size
         lim = f - self.digit_size
         rng = CounterRNG(self.seed, idx)

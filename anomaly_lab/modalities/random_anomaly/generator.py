@@ -24,7 +24,7 @@ from torch import Tensor
 
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import check_choice, check_range
-from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.sources import ImageSource, load_source
 from anomaly_lab.synth.geometry import resize, resize_8bit
 from anomaly_lab.synth.photometric import clamp_per_image
@@ -59,7 +59,7 @@ class RandomAnomalyGenerator:
         check_range("image_size", image_size, 8, integer=True)
         check_range("anomaly_prob", anomaly_prob, 0.0, 1.0)
         check_choice("class_mode", class_mode, CLASS_MODES)
-        check_range("seed", seed, 0, integer=True)
+        check_range("seed", seed, 0, MAX_SEED, integer=True)
         check_range("std", std, 0.0, low_inclusive=False)
         check_choice("faithful_8bit", faithful_8bit, (True, False))
         self.faithful_8bit = bool(faithful_8bit)
@@ -186,7 +186,7 @@ class RandomAnomalyGenerator:
         """The batch of ``indices``; ``out["x"]``, when given with the right shape, dtype and device,
         receives ``x`` (saving a copy of the largest tensor), otherwise a new tensor is made (or the
         last one this generator made, once nothing else holds it)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
+        idx = as_sample_indices(indices).to(self.device).reshape(-1)
         b = idx.numel()
         x = self._output(b, out)
         # Inference mode skips autograd's bookkeeping on each of the many small ops (about 9% of a

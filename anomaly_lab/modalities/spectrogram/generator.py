@@ -17,7 +17,7 @@ from torch import Tensor
 
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.core.rng import _TWO_M24, _TWO_PI_M24, _U8, CounterRNG
+from anomaly_lab.core.rng import _TWO_M24, _TWO_PI_M24, _U8, MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
 from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
 from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
@@ -122,7 +122,7 @@ class SpectrogramGenerator:
         check_range("freq_bins", freq_bins, 8, 4096, integer=True)
         self.strength_range = _strength_range(strength)
         check_choice("scale", scale, SCALINGS)
-        check_range("seed", seed, 0, integer=True)
+        check_range("seed", seed, 0, MAX_SEED, integer=True)
         percentiles = tuple(float(p) for p in scale_percentiles)
         if len(percentiles) != 2 or not 0.0 <= percentiles[0] < percentiles[1] <= 100.0:
             raise ConfigError(f"scale_percentiles={list(scale_percentiles)} must be two numbers 0 <= low < high <= 100")
@@ -186,7 +186,7 @@ class SpectrogramGenerator:
     ) -> dict[str, Tensor]:
         """The batch for these sample indices; ``classes`` forces the class of each sample
         (for previews and tests) instead of drawing it from the mixture."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device).reshape(-1)
+        idx = as_sample_indices(indices).to(self.device).reshape(-1)
         b = idx.numel()
         if classes is None:
             y = self.draw_classes(idx)

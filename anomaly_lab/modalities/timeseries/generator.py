@@ -17,7 +17,7 @@ from torch import Tensor
 from anomaly_lab.core.config import to_plain
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.modalities.timeseries.base import BaseSeries
 from anomaly_lab.modalities.timeseries.events import ALL_KINDS, Events, FixedPlacement, RandomPlacement
 from anomaly_lab.modalities.timeseries.injectors import SeedNoise, apply_events
@@ -148,7 +148,7 @@ class TimeSeriesGenerator:
         seed: int = 0,
         device: str | torch.device = "auto",
     ):
-        check_range("seed", seed, 0, integer=True)
+        check_range("seed", seed, 0, MAX_SEED, integer=True)
         self.seed = seed
         self.device = resolve_device(device)
         self.table = None
@@ -211,7 +211,7 @@ class TimeSeriesGenerator:
     def timestamps(self, indices) -> list[list | None]:
         """Each sample's step stamps: a source file's key values of its window (a TimeEval file's
         original timestamps), None for synthetic series (their steps are 0 .. T-1)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        idx = as_sample_indices(indices).reshape(-1)
         if self.table is None:
             return [None] * len(idx)
         steps = self.table.steps(CounterRNG(self.seed, idx.to(self.device)), self.length)
@@ -233,7 +233,7 @@ class TimeSeriesGenerator:
 
     def generate(self, indices, inject: bool = True) -> dict[str, Tensor]:
         """The batch for these sample indices; ``inject=False`` gives clean series with empty labels."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).to(self.device)
+        idx = as_sample_indices(indices).reshape(-1).to(self.device)
         rng = CounterRNG(self.seed, idx)
         clean = self.clean(rng)
         b, t, c = clean.shape
