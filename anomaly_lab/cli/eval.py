@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.core.errors import ConfigError, DataFileError, check_range
 from anomaly_lab.tasks.base import check_pair
 from anomaly_lab.tasks.estimator import EstimatorTask
 
@@ -276,6 +276,8 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     out_dir = str(run_cfg.paths.output_dir)
     os.makedirs(out_dir, exist_ok=True)
     apply_extras(run_cfg)
+    # Lightning seeds numpy too, which takes 32 bits (it would pick a random seed past that)
+    check_range("seed", run_cfg.seed, 0, 2**32 - 1, integer=True)
     L.seed_everything(int(run_cfg.seed), workers=True, verbose=False)
     device = resolve_device(run_cfg.get("device", "auto"))
 

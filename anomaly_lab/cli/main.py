@@ -28,6 +28,8 @@ def _read_json(path: str):
             return json.load(fh)
     except json.JSONDecodeError as err:
         raise DataFileError(f"input file {path!r} is not valid JSON: {err}") from err
+    except UnicodeDecodeError as err:
+        raise DataFileError(f"input file {path!r} is not UTF-8 text ({err.reason} at byte {err.start})") from err
 
 
 def _finite(value):

@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from anomaly_lab.core.device import resolve_device
-from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.core.errors import ConfigError, DataFileError, check_range
 from anomaly_lab.tasks.base import Task, check_pair
 from anomaly_lab.tasks.estimator import EstimatorTask
 
@@ -383,6 +383,8 @@ def train(cfg: DictConfig) -> dict:
     lightning_logs_once()
     t0 = time.perf_counter()
     apply_extras(cfg)
+    # Lightning seeds numpy too, which takes 32 bits (it would pick a random seed past that)
+    check_range("seed", cfg.seed, 0, 2**32 - 1, integer=True)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     device = resolve_device(cfg.device)
     ckpt_path = str(cfg.ckpt_path) if cfg.get("ckpt_path") else None

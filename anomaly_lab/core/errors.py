@@ -80,11 +80,23 @@ def check_interval(
 
 
 def find_user_error(exc: BaseException) -> AnomalyLabError | None:
-    """The AnomalyLabError behind ``exc`` (Hydra wraps errors raised while instantiating)."""
+    """The AnomalyLabError behind ``exc`` (Hydra wraps errors raised while instantiating). A config
+    key the constructor does not take (``+data.generator.nosuch=1``) is one too: Hydra reports it
+    as a TypeError inside its InstantiationException."""
+    import re
+
     seen = set()
+    instantiating = None
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, AnomalyLabError):
             return exc
+        if type(exc).__name__ == "InstantiationException":
+            instantiating = exc
+        elif instantiating is not None and isinstance(exc, TypeError):
+            match = re.search(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'", str(exc))
+            if match:
+                owner = match.group(1).removesuffix(".__init__")
+                return ConfigError(f"{match.group(2)} is not a parameter of {owner}; remove it or check its spelling")
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None

@@ -87,6 +87,10 @@ def counting_method(target: Tensor, candidate: Tensor, k: int) -> dict[str, Tens
 def _rows(values, name: str) -> list[list]:
     if not isinstance(values, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in values):
         raise ConfigError(f"'{name}' must be a list of rows (lists of 0/1 values); got {type(values).__name__}")
+    for i, r in enumerate(values):  # a loop over the rows of a JSON file
+        bad = next((v for v in r if isinstance(v, bool) or not isinstance(v, (int, float)) or v not in (0, 1)), None)
+        if bad is not None or any(isinstance(v, bool) for v in r):
+            raise ConfigError(f"'{name}' row {i} holds {bad!r}; rows hold 0/1 flags only")
     return [list(r) for r in values]
 
 
@@ -164,6 +168,9 @@ def evaluate_model(payload: dict) -> dict:
         raise ConfigError(
             f"eval input must be a JSON object with targets, candidates and range; got {type(payload).__name__}"
         )
+    unknown = sorted(set(payload) - {"targets", "candidates", "range"})
+    if unknown:
+        raise ConfigError(f"eval input has unknown keys {unknown}; it takes 'targets', 'candidates' and 'range'")
     missing = [key for key in ("targets", "candidates", "range") if key not in payload]
     if missing:
         raise ConfigError(f"eval input lacks {missing}; it needs 'targets', 'candidates' and 'range'")

@@ -13,8 +13,8 @@ working directory first, and what is expected:
 - ``usage``: ``anomaly-lab``'s argparse refusal: exit code 2, the last line is
   ``anomaly-lab: error: ...`` after the usage line, no traceback, no new files.
 
-``xfail`` holds the reason for cases that fail on the branch the table was written on; they are
-marked ``xfail(strict=True)`` so that, once a fix is merged, the XPASS fails the run and tells the
+``xfail`` (none today) holds the reason for a case known to fail; it is marked
+``xfail(strict=True)`` so that, once a fix is merged, the XPASS fails the run and tells the
 lead to delete the mark.
 """
 
@@ -180,7 +180,6 @@ EVAL_OK = {"targets": [[0, 1, 0, 0]], "candidates": [[0, 1, 0, 0]], "range": 1}
 
 
 # ------------------------------------------------------------------------------------------ tables
-ITEM7 = "issue 15 item 7: out_dir is created before this is refused; fixed on branch export-write"
 
 
 def _generate_cases() -> list[Case]:
@@ -194,11 +193,11 @@ def _generate_cases() -> list[Case]:
         add(f"size={v}", f"size={v}")
     add("split=nosuch", "split=nosuch")
     add("split=42", "split=42")
-    add("start=-1", "start=-1", xfail=ITEM7)
-    add("start=x", "start=x", xfail=ITEM7)
+    add("start=-1", "start=-1")
+    add("start=x", "start=x")
     add("seed=-1", "seed=-1")
     add("seed=1.5", "seed=1.5")
-    add("seed=2**64", "seed=18446744073709551616", xfail="issue 15 item 12: seed beyond 64 bits; owner unclear")
+    add("seed=2**64", "seed=18446744073709551616")
     add("batch_size=0", "batch_size=0")
     add("batch_size=x", "batch_size=x")
     add("device=tpu", "device=tpu")
@@ -217,13 +216,11 @@ def _generate_cases() -> list[Case]:
     add(
         "export.compression_level=99",
         "export.compression_level=99",
-        xfail="issue 15 item 12: compression_level out of range; fixed on branch export-write",
     )
     add(
         "export.compression_level-snappy",
         "export.compression=snappy",
         "export.compression_level=3",
-        xfail="issue 15 item 12: compression_level given for snappy; fixed on branch export-write",
     )
     # splits that overlap, sizes refused up front (issue item 5)
     add(
@@ -231,12 +228,10 @@ def _generate_cases() -> list[Case]:
         "split=train",
         "start=999999998",
         "size=4",
-        xfail="issue 15 item 5: start+size beyond the split stride; fixed on branch export-write",
     )
     add(
         "size=1000000001",
         "size=1000000001",
-        xfail="issue 15 item 5: size beyond the split stride refused up front; fixed on branch export-write",
         timeout=15.0,
     )
     # random_anomaly generator and its source
@@ -260,7 +255,6 @@ def _generate_cases() -> list[Case]:
     add(
         "ra.source.dataset=nosuch",
         "data.generator.source.dataset=nosuch",
-        xfail="issue 15 item 12: unknown source.dataset accepted; fixed on branch spectro",
     )
     add("ra.source.idx-missing-root", "data.generator.source.kind=idx", "data.generator.source.root=missing")
     add(
@@ -304,7 +298,6 @@ def _generate_cases() -> list[Case]:
             raw("mn/train-images-idx3-ubyte.gz", gzip.compress(idx_bytes((4, 28, 28)))[:40]),
             raw("mn/train-labels-idx1-ubyte.gz", gzip.compress(idx_bytes((4,)))),
         ],
-        xfail="issue 15 item 12: broken .gz (name the file); fixed on branch spectro",
     )
     add(
         "ra.source.idx-gz-huge-header",
@@ -319,7 +312,6 @@ def _generate_cases() -> list[Case]:
     add(
         "ra.+unknown-key",
         "+data.generator.nosuch=1",
-        xfail="unknown constructor key: Hydra's TypeError, no branch owns it",
     )
     # spectrogram generator
     for k, v in [
@@ -362,13 +354,11 @@ def _generate_cases() -> list[Case]:
         "ts.positions-out-of-range",
         "data=timeseries",
         "data.generator.anomalies.positions=[{kind: level_shift, start: 100000, length: 20, channel: 0}]",
-        xfail=ITEM7,
     )
     add(
         "ts.positions-bad-channel",
         "data=timeseries",
         "data.generator.anomalies.positions=[{kind: level_shift, start: 100, length: 20, channel: 9}]",
-        xfail=ITEM7,
     )
     add(
         "ts.positions-bad-kind",
@@ -407,7 +397,7 @@ def _generate_cases() -> list[Case]:
         ("anomalies.kind", "nosuch"),
     ]:
         add(f"tsseed.{k}={v}", "data=timeseries_seed", f"data.generator.{k}={v}")
-    add("tsseed.anomalies.columns=[9]", "data=timeseries_seed", "data.generator.anomalies.columns=[9]", xfail=ITEM7)
+    add("tsseed.anomalies.columns=[9]", "data=timeseries_seed", "data.generator.anomalies.columns=[9]")
     # moving mnist generator
     for k, v in [
         ("similarity.method", "nosuch"),
@@ -425,7 +415,7 @@ def _generate_cases() -> list[Case]:
     ]:
         add(f"mm.{k}={v}", "data=moving_mnist", f"data.generator.{k}={v}")
     for k, v in [("similarity.n_clusters", "1"), ("similarity.n_clusters", "0"), ("similarity.perplexity", "-1")]:
-        add(f"mm.{k}={v}", "data=moving_mnist", f"data.generator.{k}={v}", xfail=ITEM7)
+        add(f"mm.{k}={v}", "data=moving_mnist", f"data.generator.{k}={v}")
     add("mm.kinds-unknown-kind", "data=moving_mnist", "data.generator.kinds={nosuch: 1.0}", expect="hydra")
     add(
         "mm.anomaly_fraction-unknown-split",
@@ -452,9 +442,8 @@ def _train_cases() -> list[Case]:
     add(
         "seed=-1",
         "seed=-1",
-        xfail="train.py seed=-1: Lightning's ValueError traceback (found by this table); owner unclear",
     )
-    add("seed=x", "seed=x", xfail="train.py seed=x: int() ValueError traceback (found by this table); owner unclear")
+    add("seed=x", "seed=x")
     add("device=tpu", "device=tpu")
     add("trainer=gpu-without-cuda", "trainer=gpu")
     add("ckpt_path-missing", "ckpt_path=missing.ckpt")
@@ -463,35 +452,29 @@ def _train_cases() -> list[Case]:
         "ckpt_path-garbage",
         "ckpt_path=bad.ckpt",
         files=[raw("bad.ckpt", b"not a checkpoint at all")],
-        xfail="issue 15 item 1: malformed checkpoint; fixed on branch cli-workflows",
     )
     add(
         "ckpt_path-empty-dict",
         "ckpt_path=empty.ckpt",
         files=[_torch_file("empty.ckpt", {})],
-        xfail="issue 15 item 1: checkpoint without state; fixed on branch cli-workflows",
     )
     add(
         "ckpt_path-list",
         "ckpt_path=list.ckpt",
         files=[_torch_file("list.ckpt", [1, 2, 3])],
-        xfail="issue 15 item 1: checkpoint of the wrong shape; fixed on branch cli-workflows",
     )
     add(
         "monitor=val/nosuch",
         "monitor=val/nosuch",
-        xfail="issue 15 item 9: unknown monitor; fixed on branch cli-workflows",
     )
     add(
         "monitor_mode=sideways",
         "monitor_mode=sideways",
-        xfail="issue 15 item 9: monitor mode; fixed on branch cli-workflows",
     )
     add(
         "hydra.run.dir-is-a-file",
         "hydra.run.dir=afile",
         files=[text("afile", "x")],
-        xfail="issue 15 item 9: hydra.run.dir that is a file; fixed on branch cli-workflows",
     )
     # data/model that do not fit (issue item 9; the lead's fixes on main)
     add("ra.seq_len=15-vs-head", "data.generator.seq_len=15")
@@ -558,7 +541,6 @@ def _train_cases() -> list[Case]:
             parquet_table(f"pq/{s}-00000.parquet", {"x": ["a", "b"], "y": ["c", "d"]})
             for s in ("train", "validate", "test")
         ],
-        xfail="issue 15 item 10: wrong parquet column types; fixed on branch export-read",
     )
     add("road-missing", "data=road", "data.path=nope.h5", "model=spectrogram_cnn")
     add("road-not-h5", "data=road", "data.path=r.h5", "model=spectrogram_cnn", files=[raw("r.h5", b"\x89HDF garbage")])
@@ -627,15 +609,6 @@ def _train_cases() -> list[Case]:
         ("random_forest", "task", "nosuch"),
         ("random_forest", "n_estimators", "0"),
     ]:
-        xfail = {
-            ("sparse_rnn", "density", "0"): "ZeroDivisionError",
-            ("sparse_rnn", "densities", "[0.1, 0.2]"): "ValueError (unpack)",
-            ("lstm", "cell", "nosuch"): "KeyError",
-        }.get((model, k, v))
-        if xfail:
-            xfail = f"model constructor raises a bare {xfail} (found by this table); owner unclear"
-        if (model, k, v) == ("sparse_rnn", "init_std", "-1"):
-            xfail = "model.init_std=-1 is accepted and trains (found by this table); owner unclear"
         data = {
             "lstm_vae": "timeseries",
             "lstm_ae": "timeseries",
@@ -646,7 +619,7 @@ def _train_cases() -> list[Case]:
             "ae_deep": "moving_mnist",
             "convlstm_ae": "moving_mnist",
         }.get(model, "random_anomaly")
-        add(f"{model}.{k}={v}", f"data={data}", f"model={model}", f"model.{k}={v}", xfail=xfail)
+        add(f"{model}.{k}={v}", f"data={data}", f"model={model}", f"model.{k}={v}")
     add("lr=-1", "model.lr=-1")
     add("hydra-unknown-key", "nosuchkey=1", expect="hydra")
     add("hydra-unknown-model", "model=nosuch", expect="hydra")
@@ -683,7 +656,6 @@ def _main_cases() -> list[Case]:
             "-d",
             "out",
             files=[raw("in.json", b"\xff\xfe\x00garbage")],
-            xfail="non-UTF-8 input JSON: UnicodeDecodeError; fixed on branch timeseries?",
         )
     # eval payloads
     for id_, payload in [
@@ -709,7 +681,6 @@ def _main_cases() -> list[Case]:
             "-d",
             "out",
             files=[as_json("in.json", payload)],
-            xfail="eval input accepted silently (found by this table); owner unclear (timeseries?)",
         )
     add(
         "eval-range=10**30",
@@ -721,7 +692,6 @@ def _main_cases() -> list[Case]:
         files=[
             text("in.json", '{"targets": [[0, 1, 0, 0]], "candidates": [[0, 1, 0, 0]], "range": 1' + "0" * 30 + "}")
         ],
-        xfail="issue 15 item 11: range 10**30; fixed on branch timeseries",
     )
     # ano payloads
     for id_, payload in [
@@ -797,7 +767,6 @@ def _main_cases() -> list[Case]:
         "-d",
         "afile",
         files=[as_json("in.json", noise()), data, text("afile", "x")],
-        xfail="issue 15 item 11: -d pointing at a file; fixed on branch timeseries",
     )
     add(
         "ano-outdir-under-file",
@@ -807,7 +776,6 @@ def _main_cases() -> list[Case]:
         "-d",
         "afile/sub",
         files=[as_json("in.json", noise()), data, text("afile", "x")],
-        xfail="issue 15 item 11: -d under a file; fixed on branch timeseries",
     )
     add(
         "eval-outdir-is-file",
@@ -817,7 +785,6 @@ def _main_cases() -> list[Case]:
         "-d",
         "afile",
         files=[as_json("in.json", EVAL_OK), text("afile", "x")],
-        xfail="issue 15 item 11: -d pointing at a file; fixed on branch timeseries",
     )
     add(
         "ano-csv_mode-multi-missing-key",
@@ -827,7 +794,6 @@ def _main_cases() -> list[Case]:
         "-d",
         "out",
         files=[as_json("in.json", noise(csv_mode="multi", path="part", key="nokey")), text("part1.csv", CSV)],
-        xfail="issue 15 item 11: csv_mode multi with a missing key column; fixed on branch timeseries",
     )
     return m
 

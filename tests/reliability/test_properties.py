@@ -103,9 +103,6 @@ def test_make_op_refuses_unknown_ops_and_parameters(name, extra):
     assert known and out["op"] == name and set(out) == {"op", *OPS[name][0]}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 15 item 12: recipe parameters of the wrong type are accepted; owner unclear"
-)
 def test_make_op_refuses_parameters_of_the_wrong_type():
     """A plain loop, not hypothesis: an expected failure must not leave .hypothesis/patches behind."""
     from anomaly_lab.synth.recipes import OPS, make_op
@@ -202,14 +199,7 @@ def test_random_anomaly_generator_constructs_or_refuses(mnist_train, **kw):
 
 
 # ----------------------------------------------------------------------------------------- readers
-READERS = {
-    "idx": None,
-    "idx_bomb": "issue 15 item 2: a .gz IDX is inflated whole before its header is checked; fixed on branch spectro",
-    "parquet": "issue 15 items 2 and 10: wrong parquet column types / events metadata; fixed on branch export-read",
-    "road": "ROAD h5 layouts (anomaly_data holding a dataset, declared sizes); ROAD checks on branch spectro",
-    "json": None,
-    "json_bytes": "non-UTF-8 input JSON gives UnicodeDecodeError; owner unclear (timeseries?)",
-}
+READERS = {name: None for name in ("idx", "idx_bomb", "parquet", "road", "json", "json_bytes")}
 EXAMPLES = 25
 HEADROOM_MIB = 2048
 

@@ -23,7 +23,7 @@ _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 def recurrent_params(cell: str, input_size: int, hidden: int, output_size: int, proj: bool = True) -> int:
     """Trainable parameters (weights and biases) of ``RecurrentNet``."""
-    g = _GATES[cell]
+    g = _GATES[check_choice("model.cell", cell, CELLS)]
     if cell == "lstm" and proj:
         return g * hidden * (input_size + output_size) + 2 * g * hidden + hidden * output_size
     return g * hidden * (input_size + hidden) + 2 * g * hidden + hidden * output_size + output_size

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anomaly_lab.core.errors import ConfigError, check_choice
-from anomaly_lab.models.sparse_rnn.torch_model import SparseRNN, expected_weights, parse_structure, solve_hidden
+from anomaly_lab.core.errors import ConfigError, check_choice, check_range
+from anomaly_lab.models.sparse_rnn.torch_model import BLOCKS, SparseRNN, expected_weights, parse_structure, solve_hidden
 from anomaly_lab.tasks.location import LocationTask
 
 PRESETS = {
@@ -36,6 +36,10 @@ def resolve_densities(
         dens = [float(d) for d in densities]
     if structure is not None:
         dens = parse_structure(structure)
+    if len(dens) != 6:
+        raise ConfigError(f"model.densities={dens} must give six densities, one per block {list(BLOCKS)}")
+    for name, d in zip(BLOCKS, dens):
+        check_range(f"model density of {name}", d, 0.0, 1.0, low_inclusive=False)
     return dens, budget
 
 
@@ -61,6 +65,7 @@ class SparseRNNModule(LocationTask):
         optimizer=None,
         scheduler=None,
     ):
+        check_range("model.init_std", init_std, 0.0, low_inclusive=False)
         dens, preset_budget = resolve_densities(density, densities, structure, preset)
         budget = preset_budget if preset is not None and preset_budget is not None else budget
         if hidden is None:
