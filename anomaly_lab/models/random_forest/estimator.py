@@ -8,6 +8,7 @@ scores the val and test splits with the same figures as the CNN.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ from anomaly_lab.tasks.estimator import EstimatorTask
 from anomaly_lab.viz.confusion import save_report
 
 TASKS = ("multiclass", "binary")
+log = logging.getLogger(__name__)
 
 
 class RandomForestDetector(EstimatorTask):
@@ -137,11 +139,21 @@ class RandomForestDetector(EstimatorTask):
             datamodule.setup("fit")
         t0 = time.perf_counter()
         x_train, y_train = self._collect(datamodule.train_dataloader(), self.max_train_batches)
+        t1 = time.perf_counter()
+        log.info("random forest: %s features of %d training rows in %.1f s", self.features, len(y_train), t1 - t0)
         self.fit(x_train, y_train)
+        log.info(
+            "random forest: fitted %d trees (%d nodes) in %.1f s",
+            len(self.forest.estimators_),
+            self.n_params,
+            time.perf_counter() - t1,
+        )
         metrics: dict[str, float] = {"fit_s": time.perf_counter() - t0, "train_rows": float(len(y_train))}
         for stage, loader in (("val", datamodule.val_dataloader()), ("test", datamodule.test_dataloader())):
+            t2 = time.perf_counter()
             feats, target = self._collect(loader)
             scores, cm = self.score(feats, target)
+            log.info("random forest: scored %d %s rows in %.1f s", len(target), stage, time.perf_counter() - t2)
             metrics.update({f"{stage}/{k}": v for k, v in scores.items()})
             if stage == "test":
                 self.test_confusion = cm
