@@ -69,3 +69,30 @@ def test_binary_task_and_train_batch_cap():
 def test_bad_values(kw, words):
     with pytest.raises(ConfigError, match=words):
         RandomForestDetector(**kw)
+
+
+def test_fitting_reports_each_stage_with_its_time(caplog):
+    import logging
+
+    rf = RandomForestDetector(n_estimators=5, seed=0)
+    with caplog.at_level(logging.INFO, logger="anomaly_lab.models.random_forest.estimator"):
+        rf.fit_datamodule(datamodule())
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("features of 600 training rows in" in m for m in lines)
+    assert any("fitted 5 trees" in m for m in lines)
+    assert any("scored 100 val rows" in m for m in lines) and any("scored 300 test rows" in m for m in lines)
+
+
+def test_predict_and_check_batch_follow_the_task_contract():
+    from anomaly_lab.tasks.estimator import EstimatorTask
+
+    dm = datamodule()
+    rf = RandomForestDetector(n_estimators=5, seed=0)
+    rf.fit_datamodule(dm)
+    batch = dm.datasets["test"].__getitems__(list(range(7)))
+    rf.check_batch(batch)
+    out = rf.predict(batch)
+    assert isinstance(rf, EstimatorTask) and rf.trainable_weights() == rf.n_params
+    assert out["scores"].shape == (7,) and out["preds"].shape == (7,) and float(out["scores"].max()) <= 1.0
+    with pytest.raises(ConfigError, match="reads spectrogram batches"):
+        rf.check_batch({"x": batch["x"]})
