@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 
-import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from anomaly_lab.core.errors import ConfigError, DataFileError, check_range
 from anomaly_lab.io.reader import BlockShuffleSampler, ParquetDataset, split_exists
 from anomaly_lab.loading.indexed import passthrough_collate
+from anomaly_lab.loading.stored import StoredDataModule
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def parquet_loader(
     )
 
 
-class ParquetDataModule(L.LightningDataModule):
+class ParquetDataModule(StoredDataModule):
     """Train/validate/test (and predict) splits read from ``path`` (``<split>-NNNNN.parquet`` files).
 
     Args:
@@ -170,16 +170,5 @@ class ParquetDataModule(L.LightningDataModule):
             self._dataset(key)
 
     def _loader(self, key: str, shuffle: bool = False) -> DataLoader:
+        """Row groups read whole, shuffled by block (the base's train/val/test/predict call this)."""
         return parquet_loader(self._dataset(key), self.batch_size, shuffle, self.seed, self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict")

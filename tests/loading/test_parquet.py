@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from anomaly_lab.io.folder import find_manifest
 from anomaly_lab.io.reader import ParquetDataset
 from anomaly_lab.io.writer import Exporter, ExportOptions
 from anomaly_lab.loading.parquet import ParquetDataModule, RowRange, parquet_loader
@@ -79,7 +80,7 @@ def test_validation_files_under_any_of_its_names_are_found(tmp_path, name):
     ex.export_split("val", 5)
     if name == "validation":  # as HF datasets names it
         os.rename(tmp_path / "val-00000.parquet", tmp_path / "validation-00000.parquet")
-        os.remove(tmp_path / "manifest.json")
+        os.remove(find_manifest(str(tmp_path)))  # a folder without one: found by file name
     dm = ParquetDataModule(str(tmp_path), batch_size=5)
     got = torch.cat([b["y"] for b in dm.val_dataloader()])
     assert torch.equal(got, gen.generate(torch.arange(5) + 1_000_000_000)["y"])
