@@ -284,13 +284,15 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     datamodule = instantiate(run_cfg.data)
     model = instantiate(run_cfg.model)
     columns = None
-    check_pair(model, datamodule)
     if isinstance(model, EstimatorTask):  # scikit-learn models: the estimator was saved by train.py
+        check_pair(model, datamodule)
         metrics, columns = _sklearn_eval(model, datamodule, run_dir, out_dir, run_cfg)
     else:
         from anomaly_lab.cli.train import _instantiate_group
 
+        # the checkpoint against the model first (what the user named), then the model against the data
         check_checkpoint_fits(read_checkpoint(ckpt_path), model, ckpt_path)
+        check_pair(model, datamodule)
 
         loggers = _instantiate_group(run_cfg.get("logger"))
         kw: dict[str, Any] = {"callbacks": [], "logger": loggers or False}
