@@ -43,8 +43,10 @@ def _finite(value):
 
 def run_eval(input_path: str, outdir: str) -> str:
     """The ``eval`` task: read the seed's JSON, write ``outdir/evalresults.json``; returns its path."""
+    from anomaly_lab.cli.seed_tasks import check_out_dir
     from anomaly_lab.metrics.seed_eval import evaluate_model
 
+    check_out_dir(outdir)
     results = evaluate_model(_read_json(input_path))
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, "evalresults.json")

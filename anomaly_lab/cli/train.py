@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from anomaly_lab.core.device import resolve_device
-from anomaly_lab.core.errors import ConfigError, DataFileError, check_range
+from anomaly_lab.core.errors import ConfigError, DataFileError, check_choice, check_range
 from anomaly_lab.tasks.base import Task, check_pair
 from anomaly_lab.tasks.estimator import EstimatorTask
 
@@ -385,6 +385,8 @@ def train(cfg: DictConfig) -> dict:
     apply_extras(cfg)
     # Lightning seeds numpy too, which takes 32 bits (it would pick a random seed past that)
     check_range("seed", cfg.seed, 0, 2**32 - 1, integer=True)
+    if cfg.get("monitor_mode") is not None:
+        check_choice("monitor_mode", cfg.monitor_mode, ("min", "max"))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     device = resolve_device(cfg.device)
     ckpt_path = str(cfg.ckpt_path) if cfg.get("ckpt_path") else None

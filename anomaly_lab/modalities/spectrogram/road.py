@@ -111,6 +111,8 @@ class RoadFile:
             shape = None
             for g in groups:
                 node = h5[g]
+                if not isinstance(node, h5py.Group):
+                    raise DataFileError(f"{self.path}: {g!r} is a dataset, not a group holding data and labels")
                 for key in ("data", "labels"):
                     if key not in node:
                         raise DataFileError(f"{self.path}: group {g!r} has no {key!r} dataset (found {sorted(node)})")
