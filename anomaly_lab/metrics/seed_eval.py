@@ -88,9 +88,10 @@ def _rows(values, name: str) -> list[list]:
     if not isinstance(values, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in values):
         raise ConfigError(f"'{name}' must be a list of rows (lists of 0/1 values); got {type(values).__name__}")
     for i, r in enumerate(values):  # a loop over the rows of a JSON file
-        bad = next((v for v in r if isinstance(v, bool) or not isinstance(v, (int, float)) or v not in (0, 1)), None)
-        if bad is not None or any(isinstance(v, bool) for v in r):
-            raise ConfigError(f"'{name}' row {i} holds {bad!r}; rows hold 0/1 flags only")
+        # numbers only; as in the seed, a value other than 1 counts as normal
+        bad = next((v for v in r if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+        if bad is not None:
+            raise ConfigError(f"'{name}' row {i} holds {bad!r}; rows hold numbers (1 = anomaly, as the seed)")
     return [list(r) for r in values]
 
 

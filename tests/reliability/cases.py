@@ -668,8 +668,7 @@ def _main_cases() -> list[Case]:
         ("flat-targets", {**EVAL_OK, "targets": [0, 1, 0, 0]}),
     ]:
         add(f"eval-{id_}", "eval", "-f", "in.json", "-d", "out", files=[as_json("in.json", payload)])
-    for id_, payload in [  # silently accepted today (exit 0, evalresults.json written)
-        ("non-binary", {**EVAL_OK, "targets": [[0, 7, 0, 0]]}),
+    for id_, payload in [  # accepted silently before (exit 0, evalresults.json written)
         ("strings", {**EVAL_OK, "targets": [["a", "b", "c", "d"]]}),
         ("unknown-key", {**EVAL_OK, "nosuch": 1}),
     ]:
