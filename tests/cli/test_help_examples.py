@@ -46,8 +46,10 @@ def help_examples() -> list[str]:
 
 
 def _is_slow(command: str) -> bool:
-    """Multiruns, and W&B (its service start-up; tests/cli/test_train.py runs it offline already)."""
-    return any(part in command for part in (" -m ", "experiment=paper", "hparams_search=", "logger=wandb"))
+    """Multiruns, W&B (its service start-up; tests/cli/test_train.py runs it offline already) and the
+    Moving MNIST exports (a similarity table each; tests/modalities/moving_mnist exports it too)."""
+    slow = (" -m ", "experiment=paper", "hparams_search=", "logger=wandb", "generate.py data=moving_mnist")
+    return any(part in command for part in slow)
 
 
 def _param(command: str):
