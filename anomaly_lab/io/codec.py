@@ -79,6 +79,25 @@ class CodecBase:
     def from_metadata(cls, metadata: dict[str, str]) -> CodecBase:
         return cls()
 
+    def read_header(
+        self, table: pa.Table, metadata: dict[str, str] | None, what: str, dims: int
+    ) -> tuple[dict[str, str], tuple[int, ...]]:
+        """The decoding steps every shaped codec shares: the file's ``anomaly_lab.*`` metadata merged
+        over ``metadata``, its format version and schema checked, and its declared ``anomaly_lab.shape``
+        (``dims`` positive ints, checked against caps) returned with the merged metadata."""
+        from anomaly_lab.core.errors import DataFileError
+        from anomaly_lab.io.arrow import declared_ints, file_format
+
+        own = {
+            k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if k.startswith(b"anomaly_lab.")
+        }
+        merged = {**(metadata or {}), **own}
+        file_format(merged)
+        self.check_schema(table.schema)
+        if not merged.get("anomaly_lab.shape"):
+            raise DataFileError(f"{what} table has no 'anomaly_lab.shape' metadata; it was not written by this codec")
+        return merged, tuple(declared_ints(merged, "anomaly_lab.shape", dims))
+
     def write_other(self, fmt: str, batches: Iterable[dict[str, Tensor]], path: str) -> list[str]:
         from anomaly_lab.core.errors import ConfigError
 

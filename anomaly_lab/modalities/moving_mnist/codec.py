@@ -35,9 +35,7 @@ from anomaly_lab.io.arrow import (
     FORMAT_KEY,
     FORMAT_VERSION,
     check_columns,
-    declared_ints,
     dense_array,
-    file_format,
     scalar_array,
     tensor_array,
 )
@@ -128,21 +126,8 @@ class MovingMnistCodec(CodecBase):
 
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
         """Restore the batch dict (frames as uint8, or float32 when the generator gave floats)."""
-        metadata = {
-            **(metadata or {}),
-            **{
-                k.decode(): v.decode()
-                for k, v in (table.schema.metadata or {}).items()
-                if k.startswith(b"anomaly_lab.")
-            },
-        }
-        file_format(metadata)
-        self.check_schema(table.schema)
-        if not metadata.get("anomaly_lab.shape"):
-            raise DataFileError(
-                "moving_mnist table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
-            )
-        t, c, h, w = declared_ints(metadata, "anomaly_lab.shape", 4)
+        metadata, shape = self.read_header(table, metadata, "moving_mnist", 4)
+        t, c, h, w = shape
         n = table.num_rows
         out = {
             "frames": torch.from_numpy(dense_array(table.column("frames"), "frames", np.uint8, (t, c, h, w))),

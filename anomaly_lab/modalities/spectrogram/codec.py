@@ -37,9 +37,7 @@ from anomaly_lab.io.arrow import (
     FORMAT_KEY,
     FORMAT_VERSION,
     check_columns,
-    declared_ints,
     dense_array,
-    file_format,
     scalar_array,
     tensor_array,
 )
@@ -129,21 +127,8 @@ class SpectrogramCodec(CodecBase):
 
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
         """Restore ``x`` (B, 4, T, F) float32, ``y``, ``anomalous``, ``mask`` and ``index``."""
-        metadata = {
-            **(metadata or {}),
-            **{
-                k.decode(): v.decode()
-                for k, v in (table.schema.metadata or {}).items()
-                if k.startswith(b"anomaly_lab.")
-            },
-        }
-        file_format(metadata)
-        self.check_schema(table.schema)
-        if not metadata.get("anomaly_lab.shape"):
-            raise DataFileError(
-                "spectrogram table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
-            )
-        c, t, f = declared_ints(metadata, "anomaly_lab.shape", 3)
+        metadata, shape = self.read_header(table, metadata, "spectrogram", 3)
+        c, t, f = shape
         out = {
             "x": torch.from_numpy(dense_array(table.column("x"), "x", np.float32, (c, t, f))),
             "y": torch.from_numpy(scalar_array(table.column("y"), "y", np.int64)),

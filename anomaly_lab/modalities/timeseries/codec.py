@@ -37,7 +37,6 @@ from anomaly_lab.io.arrow import (
     check_columns,
     declared_ints,
     dense_array,
-    file_format,
     scalar_array,
     tensor_array,
 )
@@ -131,21 +130,8 @@ class TimeSeriesCodec(CodecBase):
     def from_table(self, table: pa.Table, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
         """Restore ``x`` (and ``clean``) ``(B, T, C)``, ``labels``, ``label``, ``anomalous``, the event
         fields (padded with -1) and ``index``."""
-        metadata = {
-            **(metadata or {}),
-            **{
-                k.decode(): v.decode()
-                for k, v in (table.schema.metadata or {}).items()
-                if k.startswith(b"anomaly_lab.")
-            },
-        }
-        file_format(metadata)
-        self.check_schema(table.schema)
-        if not metadata.get("anomaly_lab.shape"):
-            raise DataFileError(
-                "time-series table has no 'anomaly_lab.shape' metadata; it was not written by this codec"
-            )
-        t, c = declared_ints(metadata, "anomaly_lab.shape", 2)
+        metadata, shape = self.read_header(table, metadata, "time-series", 2)
+        t, c = shape
         n = table.num_rows
         out = {
             "x": torch.from_numpy(dense_array(table.column("x"), "x", np.float32, (t, c))),
