@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import pyarrow.parquet as pq
@@ -11,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from anomaly_lab.cli.eval import evaluate, merge_run_config, run_choices, run_dir_of
+from tests import forkrun
 from tests.cli.test_train import TINY, FileOnOpen, assert_one_error_line
 from tests.conftest import REPO_ROOT
 
@@ -19,7 +19,7 @@ ENV = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
 
 
 def run_script(script, *overrides, timeout=600):
-    return subprocess.run(
+    return forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, script), *overrides],
         capture_output=True,
         text=True,

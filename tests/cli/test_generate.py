@@ -10,12 +10,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 
 def run_generate(*overrides, cwd=None):
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
+    return forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides],
         capture_output=True,
         text=True,
@@ -312,7 +313,7 @@ def test_generate_py_writes_timeeval_and_tsb_ad_files(fmt, label, tmp_path):
     import pandas as pd
 
     out = tmp_path / fmt
-    res = subprocess.run(
+    res = forkrun.run(
         [sys.executable, "generate.py", "data=timeseries", "size=2", f"export.format={fmt}", f"out_dir={out}"],
         cwd=REPO_ROOT,
         capture_output=True,

@@ -11,11 +11,11 @@ import ast
 import os
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
 
+from tests import forkrun
 from tests.cli.test_eval import RF_TINY
 from tests.cli.test_train import TINY
 from tests.conftest import REPO_ROOT
@@ -62,9 +62,7 @@ def fixtures(tmp_path_factory):
     root = tmp_path_factory.mktemp("help_fixtures")
 
     def run(*args):
-        res = subprocess.run(
-            [sys.executable, *args], capture_output=True, text=True, cwd=REPO_ROOT, env=ENV, timeout=600
-        )
+        res = forkrun.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO_ROOT, env=ENV, timeout=600)
         assert res.returncode == 0, res.stderr[-3000:]
 
     run("train.py", *TINY, "logger=none", f"hydra.run.dir={root / 'run'}")
@@ -114,7 +112,7 @@ def tiny_command(command: str, fx, out) -> list[str]:
 def test_help_example_runs(command, fixtures, tmp_path):
     argv = tiny_command(command, fixtures, tmp_path)
     env = {**ENV, "HOME": str(tmp_path), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    res = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=900)
+    res = forkrun.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=900)
     assert res.returncode == 0, f"{' '.join(argv)}\n{res.stderr[-3000:]}"
     assert "Traceback" not in res.stderr
 
@@ -124,7 +122,7 @@ def test_examples_are_found_and_help_prints_them():
     for script in SCRIPTS:
         assert sum(c.startswith(f"python {script}") for c in examples) >= 3, script
     for script in SCRIPTS:
-        res = subprocess.run(
+        res = forkrun.run(
             [sys.executable, script, "--help"], capture_output=True, text=True, cwd=REPO_ROOT, env=ENV, timeout=120
         )
         assert res.returncode == 0, res.stderr[-2000:]

@@ -10,6 +10,7 @@ import pytest
 
 from anomaly_lab.cli.seed_tasks import noise_anomalies, run_ano, vae_anomalies
 from anomaly_lab.core.errors import ConfigError, DataFileError
+from tests import forkrun
 
 N = 400
 
@@ -206,11 +207,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run_cli(*args):
-    import subprocess
     import sys
 
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
+    return forkrun.run(
         [sys.executable, "-m", "anomaly_lab.cli.main", *args], capture_output=True, text=True, env=env, cwd=ROOT
     )
 

@@ -15,6 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from anomaly_lab.cli.train import train
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -47,7 +48,7 @@ def assert_one_error_line(res, needle=""):
 
 def run_train(*overrides, env=None, cwd=None):
     full_env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(
+    return forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides],
         capture_output=True,
         text=True,
@@ -134,7 +135,7 @@ def test_tiny_multirun_leaves_one_sweep_table(tmp_path):
 
 def test_wandb_offline_for_real(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    res = subprocess.run(
+    res = forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, "train.py"), *TINY, "logger=wandb", f"hydra.run.dir={tmp_path}"],
         capture_output=True,
         text=True,
@@ -150,7 +151,7 @@ def test_wandb_offline_for_real(tmp_path):
 
 
 def test_train_on_exported_parquet(tmp_path):
-    gen = subprocess.run(
+    gen = forkrun.run(
         [
             sys.executable,
             os.path.join(REPO_ROOT, "generate.py"),

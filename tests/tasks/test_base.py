@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import sys
 
 import pytest
@@ -18,6 +17,7 @@ from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
 from anomaly_lab.models.recurrent.lightning_model import RecurrentModule
 from anomaly_lab.tasks.base import NonFiniteLossError, _gather_ranks, check_pair
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -150,7 +150,7 @@ def test_check_pair_refuses_what_is_not_a_task():
     ],
 )
 def test_train_py_stops_a_mismatched_pair_with_one_line(overrides, message, tmp_path):
-    res = subprocess.run(
+    res = forkrun.run(
         [sys.executable, "train.py", *overrides, "device=cpu", "logger=none", f"hydra.run.dir={tmp_path}/run"],
         cwd=REPO_ROOT,
         capture_output=True,

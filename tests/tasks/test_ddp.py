@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 TINY = [
@@ -29,7 +29,7 @@ TINY = [
 def run(tmp_path, name, *overrides):
     out = tmp_path / name
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(
+    res = forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, "train.py"), *TINY, f"hydra.run.dir={out}", *overrides],
         capture_output=True,
         text=True,

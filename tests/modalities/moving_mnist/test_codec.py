@@ -3,7 +3,6 @@ preview strip and GIF, the registry, and generate.py data=moving_mnist end to en
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -18,6 +17,7 @@ from anomaly_lab.core.splits import split_offset
 from anomaly_lab.io.registry import codec_for
 from anomaly_lab.modalities.moving_mnist import KINDS, MovingMnistGenerator
 from anomaly_lab.modalities.moving_mnist.codec import MovingMnistCodec, write_npz
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 TEST = split_offset("test")
@@ -150,7 +150,7 @@ def test_preview_of_a_normal_split_shows_anomalies_too(gen, tmp_path):
 
 def run_generate(*overrides):
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
+    return forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides],
         capture_output=True,
         text=True,

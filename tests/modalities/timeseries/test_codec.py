@@ -3,7 +3,6 @@ preview, and generate.py data=timeseries end to end."""
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -18,6 +17,7 @@ from anomaly_lab.io.reader import ParquetDataset
 from anomaly_lab.io.writer import Exporter, ExportOptions
 from anomaly_lab.modalities.timeseries import ALL_KINDS, TimeSeriesGenerator
 from anomaly_lab.modalities.timeseries.codec import TimeSeriesCodec
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 
@@ -109,7 +109,7 @@ def test_long_csv_and_preview(tmp_path):
 def test_generate_py_data_timeseries(tmp_path):
     out = tmp_path / "ts"
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(
+    res = forkrun.run(
         [
             sys.executable,
             os.path.join(REPO_ROOT, "generate.py"),

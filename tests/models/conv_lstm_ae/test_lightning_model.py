@@ -13,6 +13,7 @@ from anomaly_lab.cli.train import train
 from anomaly_lab.core.errors import ConfigError
 from anomaly_lab.metrics.video import auroc
 from anomaly_lab.models.conv_lstm_ae.lightning_model import ConvLSTMAEModule
+from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -191,7 +192,6 @@ def test_consistency_score_needs_a_model_that_has_one():
 def test_consistency_calibration_under_ddp(tmp_path):
     # two gloo processes: the calibration's reduce over ranks runs in a real DDP fit, and its result is
     # saved (which clips each rank kept depends on the sampler, so the value itself is not checked here)
-    import subprocess
     import sys
 
     overrides = [
@@ -217,7 +217,7 @@ def test_consistency_calibration_under_ddp(tmp_path):
         f"hydra.run.dir={tmp_path}",
     ]
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(
+    res = forkrun.run(
         [sys.executable, os.path.join(REPO_ROOT, "train.py"), *overrides],
         capture_output=True,
         text=True,
