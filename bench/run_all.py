@@ -60,6 +60,7 @@ def main(argv=None) -> int:
 
     threads = torch.get_num_threads()
     machine_line = machine()
+    load_start = os.getloadavg()[0]
     for name in args.only or MODULES:
         if not os.path.exists(os.path.join(HERE, f"{name}.py")):
             continue
@@ -81,6 +82,8 @@ def main(argv=None) -> int:
         f"Latest run: {today}{' (quick mode)' if args.quick else ''}, `python bench/run_all.py"
         f"{' --quick' if args.quick else ''}`.",
         f"Machine: {machine_line}.",
+        f"Load average (1 min) when the run started: {load_start:.2f}; when it ended: {os.getloadavg()[0]:.2f} "
+        f"(the benchmarks themselves keep up to {os.cpu_count()} cores busy).",
         "",
         "Each ratio is ours / baseline (for times and bytes, baseline / ours), both measured in the same run;",
         "higher is better for ours. Targets are from the issues.",
