@@ -14,9 +14,10 @@ from tests import forkrun
 from tests.conftest import REPO_ROOT
 
 
-def run_generate(*overrides, cwd=None):
+def run_generate(*overrides, cwd=None, fresh=False):
+    """``fresh``: a new interpreter (joblib's loky workers hang in a child forked from the test server)."""
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return forkrun.run(
+    return (subprocess.run if fresh else forkrun.run)(
         [sys.executable, os.path.join(REPO_ROOT, "generate.py"), *overrides],
         capture_output=True,
         text=True,
@@ -288,11 +289,11 @@ def test_sigint_during_export_is_one_line_and_leaves_a_resumable_folder(tmp_path
         assert sha256_file(str(out / f["name"])) == f["sha256"]
 
 
-@pytest.mark.slow
 def test_sharded_export_through_the_joblib_launcher_equals_one_process(tmp_path):
     sharded, single = tmp_path / "sharded", tmp_path / "single"
     common = ("size=40", "export.rows_per_file=8", "batch_size=8", "device=cpu", "seed=2", "progress=false")
-    res = run_generate("-m", "hydra/launcher=joblib", "shard=0,1", "num_shards=2", f"out_dir={sharded}", *common)
+    res = run_generate("-m", "hydra/launcher=joblib", "shard=0,1", "num_shards=2", f"out_dir={sharded}", *common,
+                       fresh=True)
     assert res.returncode == 0, res.stderr
     assert "shard 0 of 2" in res.stderr and "shard 1 of 2" in res.stderr
     assert run_generate(f"out_dir={single}", *common).returncode == 0

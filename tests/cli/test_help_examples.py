@@ -46,9 +46,8 @@ def help_examples() -> list[str]:
 
 
 def _is_slow(command: str) -> bool:
-    """Multiruns, W&B (its service start-up; tests/cli/test_train.py runs it offline already) and the
-    Moving MNIST exports (a similarity table each; tests/modalities/moving_mnist exports it too)."""
-    slow = (" -m ", "experiment=paper", "hparams_search=", "logger=wandb", "generate.py data=moving_mnist")
+    """Multiruns and W&B (its service start-up; tests/cli/test_train.py runs it offline already)."""
+    slow = (" -m ", "experiment=paper", "hparams_search=", "logger=wandb")
     return any(part in command for part in slow)
 
 

@@ -196,7 +196,7 @@ def test_ddp_sharding_gives_ranks_disjoint_indices():
     assert not (shards[0] & shards[1]) and shards[0] | shards[1] == set(range(100))
 
 
-@pytest.mark.parametrize("workers", [0, pytest.param(1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("workers", [0, 1])
 def test_ddp_two_gloo_processes(tmp_path, workers):
     """Each rank trains on its own shard, also when ring workers make its batches (Lightning swaps a
     DistributedSampler into the RingDataLoader)."""
@@ -276,10 +276,9 @@ def test_best_checkpoint_of_the_run_itself_is_tested(tmp_path):
     [
         ("payload", "refuses (Unsupported global: GLOBAL io.open)"),
         ("empty", "empty or truncated"),
-        # the same reader path as "empty"; tests/reliability runs more malformed files in-process
-        pytest.param("json", "is not a PyTorch checkpoint", marks=pytest.mark.slow),
-        pytest.param("plain_pickle", "is not a PyTorch checkpoint", marks=pytest.mark.slow),
-        pytest.param("no_state_dict", "is not a Lightning checkpoint", marks=pytest.mark.slow),
+        ("json", "is not a PyTorch checkpoint"),
+        ("plain_pickle", "is not a PyTorch checkpoint"),
+        ("no_state_dict", "is not a Lightning checkpoint"),
         ("other_model", "does not fit this model"),
     ],
 )

@@ -199,7 +199,6 @@ def test_generate_writes_parquet_and_preview_that_read_back(tmp_path):
     assert torch.equal(rows["index"], torch.arange(TEST, TEST + 10))
 
 
-@pytest.mark.slow
 def test_generate_npz_holds_the_same_samples_as_parquet(tmp_path):
     cache = f"data.generator.similarity.cache_dir={tmp_path / 'cache'}"
     common = (*FAST, cache, "size=10", "split=test", "batch_size=4", "export.preview=false")
