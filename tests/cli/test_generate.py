@@ -292,8 +292,9 @@ def test_sigint_during_export_is_one_line_and_leaves_a_resumable_folder(tmp_path
 def test_sharded_export_through_the_joblib_launcher_equals_one_process(tmp_path):
     sharded, single = tmp_path / "sharded", tmp_path / "single"
     common = ("size=40", "export.rows_per_file=8", "batch_size=8", "device=cpu", "seed=2", "progress=false")
-    res = run_generate("-m", "hydra/launcher=joblib", "shard=0,1", "num_shards=2", f"out_dir={sharded}", *common,
-                       fresh=True)
+    res = run_generate(
+        "-m", "hydra/launcher=joblib", "shard=0,1", "num_shards=2", f"out_dir={sharded}", *common, fresh=True
+    )
     assert res.returncode == 0, res.stderr
     assert "shard 0 of 2" in res.stderr and "shard 1 of 2" in res.stderr
     assert run_generate(f"out_dir={single}", *common).returncode == 0
