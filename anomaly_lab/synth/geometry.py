@@ -143,29 +143,30 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0, eight_b
     ys = torch.linspace(0.5, oh - 0.5, oh, device=device, dtype=dtype)[None, :, None]
     # The sums torchvision forms with two bmm calls, written out per pixel: each numerator and the
     # denominator is a row term (N, 1, W) plus a column term (N, H, 1), so the full-size work is one
-    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms.
+    # add per plane; the 1 / (size / 2) normalisation is folded into the small terms. The two
+    # numerators are the planes of one (N, 2, H, W) tensor, divided and shifted in place with
+    # contiguous passes; grid_sample takes its (N, H, W, 2) permuted view as it is (the same values as
+    # dividing into a contiguous grid's strided halves, and 1.5-2x faster).
     c = coefficients.to(dtype)[:, :, None, None]  # (N, 8, 1, 1)
-    kx, ky = 2.0 / ow, 2.0 / oh
-    num_x = (c[:, 0] * xs + c[:, 2]) * kx + (c[:, 1] * ys) * kx
-    num_y = (c[:, 3] * xs + c[:, 5]) * ky + (c[:, 4] * ys) * ky
-    den = (c[:, 6] * xs + 1.0) + c[:, 7] * ys
+    k = torch.tensor([2.0 / ow, 2.0 / oh], device=device, dtype=dtype)[None, :, None, None]
+    num = (c[:, [0, 3]] * xs + c[:, [2, 5]]) * k + (c[:, [1, 4]] * ys) * k  # (N, 2, H, W): x and y
+    den = (c[:, 6:7] * xs + 1.0) + c[:, 7:8] * ys  # (N, 1, H, W)
     # Where the denominator vanishes the warp's horizon crosses the frame; torchvision divides by
     # zero there and returns NaN pixels. Those points map to infinity, i.e. outside the source, so
     # we send them off-grid and they take the fill value. The denominator is affine in (x, y), so
     # its four corner values tell whether any pixel of an image can come near zero; only those
     # images are searched.
-    corners = torch.stack([den[:, 0, 0], den[:, 0, -1], den[:, -1, 0], den[:, -1, -1]], dim=1)
+    corners = torch.stack([den[:, 0, 0, 0], den[:, 0, 0, -1], den[:, 0, -1, 0], den[:, 0, -1, -1]], dim=1)
     crosses = torch.nonzero((corners.amin(dim=1) < 1e-6) & (corners.amax(dim=1) > -1e-6)).flatten()
+    # (With distortion 0.9 the horizon crosses some 4 frames in 10, but passes within 1e-6 of a pixel
+    # centre in about 1 in 500: only those pixels are rewritten.)
     if len(crosses):
-        near_zero = den[crosses].abs() < 1e-6
-        if bool(near_zero.any()):  # the line den = 0 passes within 1e-6 of a pixel centre: rare
-            den[crosses] = torch.where(near_zero, 1.0, den[crosses])
-            num_x[crosses] = torch.where(near_zero, 5.0, num_x[crosses])
-            num_y[crosses] = torch.where(near_zero, 5.0, num_y[crosses])
-    grid = torch.empty(n, oh, ow, 2, device=device, dtype=dtype)
-    torch.div(num_x, den, out=grid[..., 0])
-    torch.div(num_y, den, out=grid[..., 1])
-    grid.sub_(1.0)
+        hit = torch.nonzero(den[crosses].abs_() < 1e-6)  # (m, 4): frame among crosses, 0, row, column
+        if len(hit):
+            frame, row, col = crosses[hit[:, 0]], hit[:, 2], hit[:, 3]
+            den[frame, 0, row, col] = 1.0
+            num[frame, :, row, col] = 5.0
+    grid = num.div_(den).sub_(1.0).permute(0, 2, 3, 1)
     out = grid_transform(images, grid, fill)
     return warp_to_8bit(out, out=out) if eight_bit else out
 

@@ -37,6 +37,31 @@ def test_perspective_matches_torchvision_per_image(digits, distortion):
     assert not torch.allclose(ours, digits)  # it did warp
 
 
+def test_perspective_horizon_through_a_pixel_centre_gives_fill_not_nan(digits):
+    """Where the warp's denominator vanishes at a pixel centre torchvision divides by zero (NaN);
+    ours sends that point off the grid, so it takes the fill. Every other pixel is torchvision's."""
+    n = 4
+    images = torch.rand(n, 1, 50, 50, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25  # no zero border
+    coeffs = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]).repeat(n, 1)
+    coeffs[1:, 6] = -1.0 / torch.tensor([24.5, 10.5, 40.5])  # den = 1 + c6 * x is ~0 at x = 24.5, 10.5, 40.5
+    den = 1.0 + coeffs[:, 6:7] * torch.linspace(0.5, 49.5, 50)[None, :]
+    zero_col = [int(torch.nonzero(d.abs() < 1e-6).flatten()[0]) if bool((d.abs() < 1e-6).any()) else None for d in den]
+    assert zero_col == [None, 24, 10, 40]
+    ours = geometry.perspective(images, coeffs, fill=0.0)
+    assert torch.isfinite(ours).all()
+    for i in range(n):
+        ref = F.perspective(
+            images[i], None, None, interpolation=InterpolationMode.BILINEAR, fill=0, coefficients=coeffs[i].tolist()
+        )
+        keep = torch.isfinite(ref)
+        if zero_col[i] is not None:
+            assert not keep[..., zero_col[i]].any()  # torchvision's NaN column
+            assert (ours[i][..., zero_col[i]] == 0.0).all()  # ours: the fill
+            keep[..., zero_col[i]] = True
+            ref = torch.where(torch.isfinite(ref), ref, ours[i])
+        assert keep.all() and (ours[i] - ref).abs().max() < 1e-4
+
+
 def _torchvision_endpoints(t, n):
     """Corners that torchvision's RandomPerspective drew, recovered by inverting its homography."""
     start = torch.tensor([[0.0, 0.0], [49.0, 0.0], [49.0, 49.0], [0.0, 49.0]], dtype=torch.float64)

@@ -32,7 +32,7 @@ def _assert_same(a, b):
 
 
 def test_sample_is_the_same_alone_or_in_a_chunked_batch_of_512(gen):
-    # tests/contract checks every modality at batch 64 and in workers; 512 crosses cpu_chunk (64)
+    # tests/contract checks every modality at batch 64 and in workers; 512 crosses cpu_chunk (256)
     idx = torch.arange(2000, 2512)
     big = gen.generate(idx)
     for i in (0, 7, 300, 511):
