@@ -234,6 +234,10 @@ class CounterRNG:
             self._words = _index_words(self.index)
         return _hash_words(self._words, self.seed, stream, count, raw=True)
 
+    def _numpy_words(self) -> bool:
+        """Whether the words are hashed with numpy (CPU) rather than int64 tensor ops."""
+        return self.device.type == "cpu"
+
     def uniform(self, stream: str | int, shape: Sequence[int] = (), low=0.0, high=1.0) -> Tensor:
         """Float32 uniform in ``[low, high)``; 24 random bits per value. Bounds may be tensors."""
         shape = tuple(int(s) for s in shape)
@@ -255,16 +259,55 @@ class CounterRNG:
         shape = tuple(int(s) for s in shape)
         n = math.prod(shape) if shape else 1
         half = (n + 1) // 2
-        words = self._raw(stream, 2 * half)
-        if isinstance(words, np.ndarray):  # the same float32 values, converted without int64 passes
-            u1 = torch.from_numpy(((words[:, :half] >> _U8).astype(np.float32) + np.float32(1.0)) * _TWO_M24)
-            u2 = torch.from_numpy((words[:, half:] >> _U8).astype(np.float32) * _TWO_PI_M24)
+        if self._numpy_words():
+            z = self._normal_blocks(stream, half)
         else:
+            words = self._raw(stream, 2 * half)
             u1 = ((words[:, :half] >> 8).to(torch.float32) + 1.0) * (1.0 / (1 << 24))  # (0, 1]
             u2 = (words[:, half:] >> 8).to(torch.float32) * (2.0 * math.pi / (1 << 24))
-        r = torch.sqrt(-2.0 * torch.log(u1))
-        z = torch.cat([r * torch.cos(u2), r * torch.sin(u2)], dim=1)[:, :n].reshape(len(self), *shape)
+            r = torch.sqrt(-2.0 * torch.log(u1))
+            z = torch.cat([r * torch.cos(u2), r * torch.sin(u2)], dim=1)
+        z = z[:, :n].reshape(len(self), *shape)
         return mean + std * z if (mean != 0.0 or std != 1.0) else z
+
+    #: pairs of draws a block of ``_normal_blocks`` works on (~1.5 MB of words and values): bounds the
+    #: memory of a large draw; 2**15-2**22 measured within 15% of each other at 2.56 M values
+    normal_block = 1 << 17
+
+    def _normal_blocks(self, stream: str | int, half: int) -> Tensor:
+        """``normal``'s ``(B, 2 * half)`` values on CPU, the cosine branch then the sine branch: the
+        same words and float32 steps as the tensor path (numpy uint32 hashing, torch's log, sqrt,
+        cos and sin; tested equal), written in place into the output block by block instead of
+        through a dozen temporaries and a ``cat``: 2x faster at 2.56 M values (64 series of
+        10,000 x 4), 1.1x at 800 K (320 frames of 50 x 50)."""
+        if self._words is None:
+            self._words = _index_words(self.index)
+        low, high = self._words
+        h = _fmix32_np(low ^ np.uint32(_stream_key(self.seed, stream)))
+        h = _fmix32_np(h ^ high)[:, None]  # (B, 1): the row's state before the counter word
+        counter = _counter_words_np(2 * half)
+        b = len(h)
+        out = np.empty((b, 2 * half), dtype=np.float32)
+        rows = max(1, min(b, self.normal_block // max(half, 1)))
+        cols = half if rows > 1 else min(half, self.normal_block)
+        for r0 in range(0, b, rows):  # blocks of rows and columns, not a loop over samples
+            hr = h[r0 : r0 + rows]
+            for c0 in range(0, half, cols):
+                c1 = min(half, c0 + cols)
+                r, angle = out[r0 : r0 + rows, c0:c1], out[r0 : r0 + rows, half + c0 : half + c1]
+                for words, dst in ((hr ^ counter[c0:c1], r), (hr ^ counter[half + c0 : half + c1], angle)):
+                    _fmix32_np(words)
+                    np.right_shift(words, _U8, out=words)
+                    np.copyto(dst, words, casting="unsafe")  # below 2**24: exact in float32
+                np.add(r, np.float32(1.0), out=r)
+                np.multiply(r, _TWO_M24, out=r)  # u1 in (0, 1]
+                np.multiply(angle, _TWO_PI_M24, out=angle)  # u2 in [0, 2 pi)
+                radius = torch.from_numpy(r).log().mul_(-2.0).sqrt_()
+                u2 = torch.from_numpy(angle)
+                sine = u2.sin()
+                torch.mul(radius, u2.cos(), out=torch.from_numpy(r))
+                torch.mul(radius, sine, out=u2)
+        return torch.from_numpy(out)
 
     def integers(self, stream: str | int, shape: Sequence[int], high, low=0) -> Tensor:
         """Int64 uniform in ``[low, high)``; ``high``/``low`` may be ints or tensors broadcastable

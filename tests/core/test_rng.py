@@ -113,6 +113,9 @@ class _TorchPath(CounterRNG):
 
         return _hash_words_torch(self.index, self.seed, stream, count)
 
+    def _numpy_words(self):
+        return False
+
 
 def test_cpu_numpy_path_gives_the_bits_of_the_tensor_path():
     index = torch.tensor([0, 3, 99, 2**31 + 1, 2**32 + 7, 2**45 + 11])
@@ -124,6 +127,19 @@ def test_cpu_numpy_path_gives_the_bits_of_the_tensor_path():
         assert torch.equal(np_rng.integers(stream, shape, 17, 3), t_rng.integers(stream, shape, 17, 3))
         high = torch.arange(2, 2 + len(index)).reshape(-1, *([1] * len(shape)))
         assert torch.equal(np_rng.integers(stream, shape, high), t_rng.integers(stream, shape, high))
+
+
+@pytest.mark.parametrize(
+    ("block", "batch", "shape"), [(7, 5, (9,)), (40, 6, (3, 5)), (3, 2, (20_001,)), (10**6, 4, (33,))]
+)
+def test_cpu_normal_blocks_give_the_values_of_the_tensor_path(monkeypatch, block, batch, shape):
+    """Blocks of rows, of columns, with short last blocks and an odd count, and one block for all."""
+    monkeypatch.setattr(CounterRNG, "normal_block", block)
+    index = torch.arange(batch) * 7 + 2**33
+    z = CounterRNG(5, index).normal("n", shape)
+    assert z.shape == (batch, *shape)
+    assert torch.equal(z, _TorchPath(5, index).normal("n", shape))
+    assert torch.equal(z[1:2], CounterRNG(5, index[1:2]).normal("n", shape))  # a row alone
 
 
 @pytest.mark.parametrize(
