@@ -202,7 +202,7 @@ class RandomAnomalyGenerator:
                 parts = [
                     self._generate(idx[i : i + self.cpu_chunk], x[i : i + self.cpu_chunk])
                     for i in range(0, b, self.cpu_chunk)
-                ]  # a loop over parts of 64, not over samples
+                ]  # a loop over parts of 256, not over samples
         return {
             "x": x,
             **{
