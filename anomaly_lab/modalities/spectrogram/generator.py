@@ -17,7 +17,7 @@ from torch import Tensor
 
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
-from anomaly_lab.core.rng import _TWO_M24, _TWO_PI_M24, _U8, MAX_SEED, CounterRNG, as_sample_indices
+from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
 from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
 from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
@@ -35,23 +35,8 @@ _FUSED_CPU = True
 
 def _normal_into(rng: CounterRNG, stream: str, half: int, out: np.ndarray) -> np.ndarray:
     """``rng.normal(stream, (2 * half,))`` written into ``out`` ``(k, 2 * half)`` float32: the same
-    Box-Muller values (the same float32 steps and torch's log/cos/sin), without temporaries."""
-    words = rng._raw(stream, 2 * half)  # uint32 (k, 2 * half), a fresh array: shifted in place
-    np.right_shift(words, _U8, out=words)
-    r, angle = out[:, :half], out[:, half:]
-    np.copyto(r, words[:, :half], casting="unsafe")  # below 2**24: exact in float32
-    np.add(r, np.float32(1.0), out=r)
-    np.multiply(r, _TWO_M24, out=r)  # u1 in (0, 1]
-    np.copyto(angle, words[:, half:], casting="unsafe")
-    np.multiply(angle, _TWO_PI_M24, out=angle)  # u2 in [0, 2 pi)
-    radius = torch.from_numpy(r).log()
-    radius.mul_(-2.0).sqrt_()
-    u2 = torch.from_numpy(angle)
-    sine = u2.sin()
-    torch.cos(u2, out=u2)
-    torch.mul(radius, u2, out=torch.from_numpy(r))  # the cosine branch first, as CounterRNG.normal
-    torch.mul(radius, sine, out=u2)
-    return out
+    Box-Muller values, without temporaries."""
+    return rng._normal_blocks(stream, half, out)
 
 
 def _logistic(z: Tensor) -> Tensor:
