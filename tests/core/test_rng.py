@@ -129,6 +129,22 @@ def test_cpu_numpy_path_gives_the_bits_of_the_tensor_path():
         assert torch.equal(np_rng.integers(stream, shape, high), t_rng.integers(stream, shape, high))
 
 
+def test_int32_finaliser_gives_the_words_of_the_uint32_one():
+    """``_fmix32_i32`` (wrapping int32 multiplies, masked arithmetic shifts) against numpy's uint32
+    finaliser and the Python-int one, edge words included (0, the sign bit, all ones)."""
+    import numpy as np
+
+    from anomaly_lab.core.rng import _fmix32_i32, _fmix32_int, _fmix32_np
+
+    edges = np.array([0, 1, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 1, 0xFFFF, 0x10000, 0x85EBCA6B], dtype=np.uint32)
+    words = np.concatenate([edges, np.random.default_rng(0).integers(0, 2**32, 100_003, dtype=np.uint32)])
+    h = torch.from_numpy(words.copy().view(np.int32))
+    got = _fmix32_i32(h, torch.empty_like(h)).numpy().view(np.uint32)
+    assert np.array_equal(got, _fmix32_np(words.copy()))
+    assert [int(v) for v in got[: len(edges)]] == [_fmix32_int(int(w)) for w in edges]
+    assert len(set(got[: len(edges)].tolist())) == len(edges)  # a bijection: no two edges collide
+
+
 @pytest.mark.parametrize(
     ("block", "batch", "shape"), [(7, 5, (9,)), (40, 6, (3, 5)), (3, 2, (20_001,)), (10**6, 4, (33,))]
 )
