@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("kornia")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
-from synthesis import KorniaRandomAnomaly  # noqa: E402
+from synthesis import WARP_RECIPES, KorniaRandomAnomaly, recipe_rows  # noqa: E402
 
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator  # noqa: E402
 from anomaly_lab.synth.recipes import RANDOM_ANOMALY_RECIPES  # noqa: E402
@@ -64,3 +64,17 @@ def test_kornia_recipes_make_frames_of_the_same_statistics(peers, faithful, name
         )
     if name in ("baseline", "sharpness"):  # deterministic: frame for frame
         assert float((mine - theirs).abs().max()) < 1e-4
+
+
+def test_recipe_rows_time_each_recipe_against_kornia_and_bound_the_batch_ratio(peers):
+    kornia_gen, ours = peers[True]
+    rows = recipe_rows(ours.source, ours, kornia_gen, rounds=1, frames=16)
+    names = [r for r in RANDOM_ANOMALY_RECIPES if r != "baseline"]  # the baseline has no work to time
+    assert [r["name"] for r in rows[:-1]] == [f"recipe {n} alone, 16 frames, vs Kornia" for n in names]
+    for r in rows:
+        assert r["ours"] > 0 and r["baseline"] > 0
+        assert r["ratio"] == pytest.approx(r["baseline"] / r["ours"])
+    total = rows[-1]
+    assert total["ours"] == pytest.approx(sum(r["ours"] for r in rows[:-1]))
+    warps = sum(r["ours"] for r, n in zip(rows[:-1], names) if n in WARP_RECIPES)
+    assert f"{total['baseline'] / warps:.2f}x" in total["notes"]
