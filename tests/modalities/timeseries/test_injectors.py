@@ -156,3 +156,25 @@ def test_seed_noise_columns_and_errors():
         SeedNoise(ratio=0.5, wave=True, wave_length=60).apply(x, CounterRNG(0, [0]))
     with pytest.raises(ConfigError, match="anomaly_normal_ratio"):
         SeedNoise(ratio=1.5)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 3e3])
+@pytest.mark.parametrize(("steps", "channels"), [(2, 1), (777, 4), (10_000, 2)])
+def test_two_pass_std_gives_torch_std_bit_for_bit(scale, steps, channels):
+    """The CPU two-pass sd is torch's float32 std value for value (periodic, noisy and offset series)."""
+    from anomaly_lab.modalities.timeseries.injectors import _std_over_time
+
+    g = torch.Generator().manual_seed(steps + channels)
+    t = torch.arange(steps, dtype=torch.float32)[None, :, None]
+    x = torch.sin(t * 0.07 + torch.rand(32, 1, channels, generator=g) * 6) + 0.1 * torch.randn(
+        32, steps, channels, generator=g
+    )
+    x = (x * scale + 40 * scale * torch.rand(32, 1, channels, generator=g)).contiguous()
+    before = x.clone()
+    assert torch.equal(_std_over_time(x), x.std(1, keepdim=True))
+    assert torch.equal(x, before)  # the input is left as it was
+    wide = x.double()
+    assert torch.equal(_std_over_time(wide), wide.std(1, keepdim=True)) and torch.equal(wide, before.double())
+    x[0, steps // 2, 0] = float("nan")  # a missing value spoils its own channel only, as in torch
+    got = _std_over_time(x)
+    assert torch.isnan(got[0, 0, 0]) and torch.equal(got[1:], x[1:].std(1, keepdim=True))
