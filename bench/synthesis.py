@@ -138,12 +138,12 @@ class KorniaRandomAnomaly:
 WARP_RECIPES = ("perspective_small", "perspective", "both")
 
 
-def recipe_rows(src, gen: RandomAnomalyGenerator, peer: KorniaRandomAnomaly, rounds: int, frames: int = 640):
+def recipe_rows(gen: RandomAnomalyGenerator, peer: KorniaRandomAnomaly, rounds: int, frames: int = 640):
     """Each recipe alone on one group of ``frames`` frames (a batch of 512 sequences gives each of the
     eight recipes about 640), ours against Kornia, interleaved; the source gather, the clamp and the
     normalisation included on both sides. Tells which recipes hold the batch ratio down."""
     bank, low, high = gen._source_bank()[:3]
-    rows_src = torch.arange(frames) * 7 % len(src)
+    rows_src = torch.arange(frames) * 7 % len(gen.source)
     buf = torch.empty(frames, 1, gen.image_size, gen.image_size)
     start = {"n": 0}
 
@@ -288,7 +288,7 @@ def run(quick: bool = False, threads: int | None = None) -> list[dict]:
     )
     if peer is not None:
         torch.manual_seed(0)
-        rows += recipe_rows(src, gens[512], peer, rounds)
+        rows += recipe_rows(gens[512], peer, rounds)
     if torch.cuda.is_available():
         gpu = RandomAnomalyGenerator(src, seed=0, device="cuda")
         big = 4096

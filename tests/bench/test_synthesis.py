@@ -68,7 +68,7 @@ def test_kornia_recipes_make_frames_of_the_same_statistics(peers, faithful, name
 
 def test_recipe_rows_time_each_recipe_against_kornia_and_bound_the_batch_ratio(peers):
     kornia_gen, ours = peers[True]
-    rows = recipe_rows(ours.source, ours, kornia_gen, rounds=1, frames=16)
+    rows = recipe_rows(ours, kornia_gen, rounds=1, frames=16)
     names = [r for r in RANDOM_ANOMALY_RECIPES if r != "baseline"]  # the baseline has no work to time
     assert [r["name"] for r in rows[:-1]] == [f"recipe {n} alone, 16 frames, vs Kornia" for n in names]
     for r in rows:

@@ -33,12 +33,6 @@ _FUSED_CHUNK_VALUES = 1 << 16
 _FUSED_CPU = True
 
 
-def _normal_into(rng: CounterRNG, stream: str, half: int, out: np.ndarray) -> np.ndarray:
-    """``rng.normal(stream, (2 * half,))`` written into ``out`` ``(k, 2 * half)`` float32: the same
-    Box-Muller values, without temporaries."""
-    return rng._normal_blocks(stream, half, out)
-
-
 def _logistic(z: Tensor) -> Tensor:
     """1 / (1 + exp(-z)). torch.sigmoid rounds differently in its vectorised and scalar loops,
     so a sample's pixels would depend on its position in the batch; exp and division do not."""
@@ -246,10 +240,10 @@ class SpectrogramGenerator:
             hi = min(b, lo + rows)
             k = hi - lo
             rng = CounterRNG(self.seed, idx[lo:hi])
-            zc = _normal_into(rng, "noise/common", half, common[:k])[:, :n]
+            zc = rng._normal_blocks("noise/common", half, common[:k])[:, :n]
             xs = x[:k]
             for p in range(4):  # the polarisations: z = sqrt(rho) common + sqrt(1 - rho) own
-                zp = _normal_into(rng, f"noise/{POLARISATIONS[p]}", half, own_noise[:k])[:, :n]
+                zp = rng._normal_blocks(f"noise/{POLARISATIONS[p]}", half, own_noise[:k])[:, :n]
                 t = tmp[:k, :n]
                 np.multiply(keep[lo:hi, None], zc, out=t)
                 np.multiply(own[lo:hi, None], zp, out=zp)
