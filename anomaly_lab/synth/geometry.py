@@ -132,6 +132,13 @@ def perspective_coefficients(startpoints: Tensor, endpoints: Tensor) -> Tensor:
     return coeffs[..., 0].to(torch.float32)
 
 
+@functools.lru_cache(maxsize=16)
+def _minus_one(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A 0-dim -1 (made once per dtype and device: a new small tensor every call costs more than
+    the op that uses it)."""
+    return torch.tensor(-1.0, dtype=dtype, device=device)
+
+
 def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0, eight_bit: bool = False) -> Tensor:
     """Warp each image by its own 8 perspective coefficients (torchvision's ``perspective``).
 
@@ -166,7 +173,9 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0, eight_b
             frame, row, col = crosses[hit[:, 0]], hit[:, 2], hit[:, 3]
             den[frame, 0, row, col] = 1.0
             num[frame, :, row, col] = 5.0
-    grid = num.div_(den).sub_(1.0).permute(0, 2, 3, 1)
+    # num / den - 1 in one pass: addcdiv forms -1 + (1 * num) / den, and 1 * num is num and the sum
+    # of two numbers rounds the same in either order, so the values are those of div_ then sub_
+    grid = torch.addcdiv(_minus_one(dtype, device), num, den, out=num).permute(0, 2, 3, 1)
     out = grid_transform(images, grid, fill)
     return warp_to_8bit(out, out=out) if eight_bit else out
 

@@ -34,7 +34,8 @@ def quantize_8bit(images: Tensor) -> Tensor:
     """The round trip through an 8-bit picture that ``ToPILImage`` then ``ToTensor`` make:
     ``x * 255`` truncated to uint8 (``.byte()`` truncates and wraps; inputs here are in [0, 1]),
     then divided by 255."""
-    return torch.floor(images.clamp(0.0, 1.0) * 255.0) * (1.0 / 255.0)  # as to_dtype(scale=True)
+    # one new tensor, then in place: the same steps as floor(clamp(x) * 255) * (1 / 255)
+    return images.clamp(0.0, 1.0).mul_(255.0).floor_().mul_(1.0 / 255.0)  # as to_dtype(scale=True)
 
 
 def normalize(images: Tensor, mean: float, std: float) -> Tensor:
