@@ -56,6 +56,7 @@ from torch import Tensor
 from anomaly_lab.core.errors import ConfigError, check_interval, check_range
 from anomaly_lab.core.registry import Registry
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.channelwise import channelwise, channelwise_
 
 # (amplitude, phase within the beat, width) of the P, Q, R, S and T waves
 _ECG_WAVES = ((0.12, 0.20, 0.025), (-0.15, 0.36, 0.010), (1.0, 0.40, 0.012), (-0.25, 0.44, 0.012), (0.30, 0.65, 0.040))
@@ -415,7 +416,8 @@ class BaseSeries:
         offset = rng.uniform("base/offset", (1, c), *self.offset)
         phase = rng.uniform("base/phase", (1, c))  # fraction of a period
         noise = rng.uniform("base/noise", (1, c), *self.noise)
-        cycles = (steps / period).add_(phase)  # (B, T, C), in place: one fresh tensor fewer
+        # (B, T, C): steps / period + phase, the per-channel ops with long inner loops (channelwise)
+        cycles = channelwise_("add", channelwise("div", steps.expand(1, t, c).contiguous(), period), phase)
         frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
         names = list(dict.fromkeys(self.channel_shapes))
         x = None if len(names) == 1 else torch.zeros(b, t, c, device=device)
@@ -434,8 +436,8 @@ class BaseSeries:
                 x = value.to(torch.float32).contiguous()
             else:
                 x[:, :, cols] = value
-        x.mul_(amplitude).add_(offset)  # offset + amplitude * x, in place (the same values)
-        added = rng.normal("base/noise_values", (t, c)).mul_(noise)
+        channelwise_("add", channelwise_("mul", x, amplitude), offset)  # offset + amplitude * x, in place
+        added = channelwise_("mul", rng.normal("base/noise_values", (t, c)), noise)
         x.add_(added)
         if "formula" in self.channel_shapes:  # each formula channel from the finished channels before it
             spec = self.shape_options["formula"]

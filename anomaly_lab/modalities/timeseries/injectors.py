@@ -21,6 +21,7 @@ from torch import Tensor
 
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import CounterRNG
+from anomaly_lab.modalities.timeseries.channelwise import channelwise_
 from anomaly_lab.modalities.timeseries.events import ALL_KINDS, SIGNS, Events, _signs
 from anomaly_lab.modalities.timeseries.kinds import KIND_REGISTRY, Window, normals_at
 
@@ -38,7 +39,7 @@ def _std_over_time(x: Tensor) -> Tensor:
     if x.device.type != "cpu" or x.dtype != torch.float32:
         return x.std(1, keepdim=True)
     d = x.to(torch.float64, copy=True)  # a new tensor: x itself is never written
-    d.sub_(d.mean(1, keepdim=True))
+    channelwise_("sub", d, d.mean(1, keepdim=True))
     return d.mul_(d).sum(1, keepdim=True).div_(x.shape[1] - 1).sqrt_().to(x.dtype)
 
 
