@@ -174,8 +174,13 @@ def perspective(images: Tensor, coefficients: Tensor, fill: float = 0.0, eight_b
             den[frame, 0, row, col] = 1.0
             num[frame, :, row, col] = 5.0
     # num / den - 1 in one pass: addcdiv forms -1 + (1 * num) / den, and 1 * num is num and the sum
-    # of two numbers rounds the same in either order, so the values are those of div_ then sub_
-    grid = torch.addcdiv(_minus_one(dtype, device), num, den, out=num).permute(0, 2, 3, 1)
+    # of two numbers rounds the same in either order, so the values are those of div_ then sub_.
+    # ``out=`` records no gradient, so coefficients that need one take the two in-place ops.
+    if num.requires_grad:
+        grid = num.div_(den).sub_(1.0)
+    else:
+        grid = torch.addcdiv(_minus_one(dtype, device), num, den, out=num)
+    grid = grid.permute(0, 2, 3, 1)
     out = grid_transform(images, grid, fill)
     return warp_to_8bit(out, out=out) if eight_bit else out
 

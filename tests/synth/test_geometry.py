@@ -37,6 +37,21 @@ def test_perspective_matches_torchvision_per_image(digits, distortion):
     assert not torch.allclose(ours, digits)  # it did warp
 
 
+def test_perspective_coefficients_that_need_a_gradient_get_one_and_the_same_values(digits):
+    """The one-pass grid (addcdiv into its input) records no gradient: coefficients that need one
+    take the in-place path, with the same warped values, made inside or outside inference mode."""
+    n = len(digits)
+    end = geometry.sample_perspective_points(CounterRNG(0, torch.arange(n)), "p", 50, 50, 0.5)
+    coeffs = geometry.perspective_coefficients(torch.tensor([[0, 0], [49, 0], [49, 49], [0, 49]]), end)
+    with torch.inference_mode():
+        plain = geometry.perspective(digits, coeffs)
+    wanted = coeffs.clone().requires_grad_()
+    warped = geometry.perspective(digits, wanted)
+    assert torch.equal(warped.detach(), plain)
+    warped.sum().backward()
+    assert wanted.grad is not None and bool(torch.isfinite(wanted.grad).all()) and wanted.grad.abs().sum() > 0
+
+
 def test_perspective_horizon_through_a_pixel_centre_gives_fill_not_nan(digits):
     """Where the warp's denominator vanishes at a pixel centre torchvision divides by zero (NaN);
     ours sends that point off the grid, so it takes the fill. Every other pixel is torchvision's."""
