@@ -66,11 +66,14 @@ _ECG_WAVES = ((0.12, 0.20, 0.025), (-0.15, 0.36, 0.010), (1.0, 0.40, 0.012), (-0
 class ShapeInput:
     """What a shape function gets for its ``k`` channels: ``frac``/``cycles`` ``(B, T, k)``, the
     channel numbers ``cols``, the drawn ``period`` ``(B, 1, k)`` and its [low, high] range,
-    the series length ``t``, the options (its registry defaults overridden by ``shape_options``)."""
+    the series length ``t``, the options (its registry defaults overridden by ``shape_options``).
+
+    ``frac`` is the shape's own tensor: a shape marked :func:`writes_frac` may compute its values
+    in it; such a shape does not read ``cycles``, which is then None when it is the only shape."""
 
     rng: CounterRNG
     frac: Tensor
-    cycles: Tensor
+    cycles: Tensor | None
     cols: Tensor
     period: Tensor
     period_range: tuple[float, float]
@@ -82,10 +85,21 @@ SHAPE_REGISTRY: Registry[Callable[[ShapeInput], Tensor]] = Registry("base shape"
 shape = SHAPE_REGISTRY.register
 
 
+def writes_frac(fn: Callable[[ShapeInput], Tensor]) -> Callable[[ShapeInput], Tensor]:
+    """Mark a shape that reads only ``frac`` (never ``cycles``) and may write its values into it.
+
+    A series of one such shape is then made in one ``(B, T, C)`` tensor from the steps to the
+    noisy values: on CPU every fresh full-size tensor costs its page faults (about 1 ms per
+    2.5 MB measured here, as much as the sine itself), so the intermediates are not allocated."""
+    fn.writes_frac = True
+    return fn
+
+
 @shape("sine")
+@writes_frac
 def sine(s: ShapeInput) -> Tensor:
     """sin(2 pi frac)."""
-    return torch.sin(2 * math.pi * s.frac)
+    return s.frac.mul_(2 * math.pi).sin_()  # the same float32 ops as torch.sin(2 * math.pi * frac)
 
 
 @shape("square")
@@ -95,17 +109,21 @@ def square(s: ShapeInput) -> Tensor:
 
 
 @shape("sawtooth")
+@writes_frac
 def sawtooth(s: ShapeInput) -> Tensor:
     """A ramp from -1 to 1 each period."""
-    return 2 * s.frac - 1
+    return s.frac.mul_(2).sub_(1)
 
 
 @shape("ecg")
+@writes_frac
 def ecg(s: ShapeInput) -> Tensor:
     """Five Gaussian bumps per beat (McSharry et al.'s wave shapes)."""
     out = torch.zeros_like(s.frac)
-    for a, mu, width in _ECG_WAVES:  # five waves per beat
-        out = out + a * torch.exp(-((s.frac - mu) ** 2) / (2 * width * width))
+    bump = torch.empty_like(s.frac)  # one scratch tensor for the five waves
+    for a, mu, width in _ECG_WAVES:  # five waves per beat: a exp(-(frac - mu)^2 / (2 width^2))
+        torch.sub(s.frac, mu, out=bump).pow_(2).neg_().div_(2 * width * width).exp_().mul_(a)
+        out.add_(bump)  # 0 + the first wave, as before (keeps a zero's sign the same)
     return out
 
 
@@ -116,8 +134,11 @@ def _unit_steps(s: ShapeInput) -> Tensor:
 @shape("random_walk")
 def random_walk(s: ShapeInput) -> Tensor:
     """Cumulative Gaussian steps, scaled by 2 / sqrt(T)."""
-    walk = s.rng.normal("base/walk", (s.t, int(s.cols.max()) + 1))[:, :, s.cols].cumsum(1)
-    return walk * (2.0 / math.sqrt(s.t))
+    k = int(s.cols.max()) + 1
+    steps = s.rng.normal("base/walk", (s.t, k))
+    if s.cols.numel() != k:  # only some channels: theirs (with every channel, cols is 0 .. k - 1)
+        steps = steps[:, :, s.cols]
+    return steps.cumsum_(1).mul_(2.0 / math.sqrt(s.t))
 
 
 @shape("polynomial")
@@ -129,21 +150,25 @@ def polynomial(s: ShapeInput) -> Tensor:
 
 
 @shape("cosine")
+@writes_frac
 def cosine(s: ShapeInput) -> Tensor:
     """cos(2 pi frac)."""
-    return torch.cos(2 * math.pi * s.frac)
+    return s.frac.mul_(2 * math.pi).cos_()
 
 
 @shape("dirichlet", defaults={"periodicity": 6})
 def dirichlet(s: ShapeInput) -> Tensor:
     """The periodic sinc diric(2 pi cycles, n)."""
     n = s.options["periodicity"]
-    x = (2 * math.pi) * s.frac.double()
-    half = torch.sin(x / 2)
-    value = torch.where(half.abs() > 1e-9, torch.sin(n * x / 2) / (n * half), torch.ones_like(x))
+    x = s.frac.double().mul_(2 * math.pi)  # the double steps below in place: one tensor, not a dozen
+    half = torch.div(x, 2).sin_()
+    far = half.abs() > 1e-9  # sin(x / 2) away from 0: the quotient; at 0 the limit, 1
+    value = x.mul_(n).div_(2).sin_().div_(half.mul_(n))  # sin(n x / 2) / (n sin(x / 2))
+    value.masked_fill_(~far, 1.0)
     # diric(x + 2 pi, n) = (-1)^(n - 1) diric(x, n): whole periods elapsed flip the sign for even n
     if n % 2 == 0:
-        value = torch.where(torch.floor(s.cycles).remainder(2) == 1, -value, value)
+        odd = torch.floor(s.cycles).remainder_(2)  # 1 after an odd number of whole periods, else 0
+        value.mul_(odd.mul_(-2).add_(1))  # times -1 or 1: exactly -value or value
     return value.to(torch.float32)
 
 
@@ -418,8 +443,11 @@ class BaseSeries:
         noise = rng.uniform("base/noise", (1, c), *self.noise)
         # (B, T, C): steps / period + phase, the per-channel ops with long inner loops (channelwise)
         cycles = channelwise_("add", channelwise("div", steps.expand(1, t, c).contiguous(), period), phase)
-        frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
         names = list(dict.fromkeys(self.channel_shapes))
+        if len(names) == 1 and getattr(SHAPE_REGISTRY[names[0]].obj, "writes_frac", False):
+            frac, cycles = cycles.frac_(), None  # the one tensor becomes the series (see writes_frac)
+        else:
+            frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
         x = None if len(names) == 1 else torch.zeros(b, t, c, device=device)
         for name in names:  # a loop over shapes, not samples
             cols = torch.tensor([k for k, s in enumerate(self.channel_shapes) if s == name], device=device)

@@ -139,3 +139,20 @@ def test_config_dict_is_plain():
     cfg = gen().config_dict()
     assert cfg["dataset"] == "timeseries" and cfg["length"] == 128 and cfg["source"] is None
     assert cfg["anomalies"]["placement"] == "random" and cfg["kinds"] == list(ALL_KINDS)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 8])
+def test_any_channel_is_torch_any_over_the_channels(channels):
+    """Any channel anomalous at a step: the bytes-as-one-integer path (2, 4, 8 channels) and the
+    one-channel view give torch's any(-1), also on a channel-strided (non-contiguous) tensor."""
+    from anomaly_lab.modalities.timeseries.generator import any_channel
+
+    g = torch.Generator().manual_seed(channels)
+    labels = torch.rand(6, 300, channels, generator=g) > 0.8
+    labels[0] = False  # a series without anomalies
+    labels[1] = True
+    got = any_channel(labels)
+    assert got.dtype == torch.bool and got.shape == (6, 300)
+    assert torch.equal(got, labels.any(-1))
+    strided = labels.transpose(0, 1).contiguous().transpose(0, 1)
+    assert torch.equal(any_channel(strided), labels.any(-1))

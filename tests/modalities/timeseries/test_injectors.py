@@ -178,3 +178,20 @@ def test_two_pass_std_gives_torch_std_bit_for_bit(scale, steps, channels):
     x[0, steps // 2, 0] = float("nan")  # a missing value spoils its own channel only, as in torch
     got = _std_over_time(x)
     assert torch.isnan(got[0, 0, 0]) and torch.equal(got[1:], x[1:].std(1, keepdim=True))
+
+
+@pytest.mark.parametrize("block_rows", [0, 1, 5, 32, 100])
+@pytest.mark.parametrize(("steps", "channels"), [(3, 1), (777, 4), (2_000, 5)])
+def test_two_pass_std_is_the_same_in_any_block_of_series(monkeypatch, block_rows, steps, channels):
+    """The sd runs over blocks of whole series in a reused scratch: any block size (one series,
+    a partial last block, the whole batch) gives the same values, torch's std, and leaves x as it was."""
+    from anomaly_lab.modalities.timeseries import injectors
+
+    g = torch.Generator().manual_seed(11 * steps + channels)
+    x = (torch.randn(32, steps, channels, generator=g) * 3 + torch.rand(32, 1, channels, generator=g) * 50).contiguous()
+    before = x.clone()
+    monkeypatch.setattr(injectors, "STD_BLOCK", block_rows * steps * channels)
+    got = injectors._std_over_time(x)
+    assert got.shape == (32, 1, channels) and got.dtype == torch.float32
+    assert torch.equal(got, x.std(1, keepdim=True))
+    assert torch.equal(x, before)
