@@ -82,8 +82,10 @@ def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[T
     """Inject ``events`` (non-overlapping in time) into clean ``x`` ``(B, T, C)``; returns the
     anomalous series and the labels ``(B, T, C)`` bool.
 
-    Work is proportional to the events' steps, not to ``B T C``: per kind present (a loop over
-    kinds, not samples), its events' windows are gathered, computed and scattered back.
+    Work is proportional to the events' steps, not to ``B T C``: the windows of every event are
+    gathered once (events sorted by kind, so each kind's events are one slice), each kind present
+    runs on its slice (a loop over kinds, not samples; a kind's windows are as wide as its own
+    longest event), and the results are scattered back once.
     """
     b, t, c = x.shape
     device = x.device
@@ -91,54 +93,68 @@ def apply_events(x: Tensor, events: Tensor | Events, rng: CounterRNG) -> tuple[T
     labels = torch.zeros(b, t, c, dtype=torch.bool, device=device)
     if events.start.shape[1] == 0:
         return y, labels
-    live = events.valid & (events.length > 0)
-    if not bool(live.any()):
+    row, slot = torch.nonzero(events.valid & (events.length > 0), as_tuple=True)
+    if row.numel() == 0:
         return y, labels
+    order = torch.argsort(events.kind[row, slot], stable=True)  # by kind, then batch row and slot
+    row, slot = row[order], slot[order]
+    kind = events.kind[row, slot]
+    start, length = events.start[row, slot], events.length[row, slot]
+    written = torch.minimum(length, t - start)  # steps past the series end are not written
+    kinds, counts = torch.unique_consecutive(kind, return_counts=True)
+    group = torch.repeat_interleave(torch.arange(len(kinds), device=device), counts)
+    widths = torch.zeros(len(kinds), dtype=written.dtype, device=device).scatter_reduce_(0, group, written, "amax")
+    plan = torch.stack([kinds, counts, widths]).tolist()  # one transfer for the loop below
+    width = max(plan[2])
+    r_int = torch.arange(width, device=device)[None, :]
+    steps = (start[:, None] + r_int).clamp(max=t - 1)  # (N, L)
+    inside = r_int < written[:, None]  # (N, L)
+    rows = row[:, None].expand_as(steps)
+    gathered = x[rows, steps]  # (N, L, C)
+    new = gathered.clone()
     mu, sd = channel_stats(x)
+    mu, sd = mu[row], sd[row]
+    strength, sign = events.strength[row, slot].to(x.dtype), events.sign[row, slot].to(x.dtype)
     chans = torch.arange(c, device=device)
+    r_float = r_int.to(x.dtype)[:, :, None]
 
-    for k in torch.unique(events.kind[live]).tolist():  # a loop over anomaly kinds, not samples
+    lo = 0
+    for k, n, w in zip(*plan, strict=True):  # a loop over anomaly kinds, not samples
         fn = KIND_REGISTRY[ALL_KINDS[k]].obj
         if fn is None:
             raise ValueError(f"anomaly kind {ALL_KINDS[k]!r} is not placed per event (it is made by SeedNoise)")
-        row, slot = torch.nonzero(live & (events.kind == k), as_tuple=True)
-        start = events.start[row, slot]
-        length = events.length[row, slot]
-        written = torch.minimum(length, t - start)  # steps past the series end are not written
-        width = int(written.max())
-        r_int = torch.arange(width, device=device)[None, :]
-        steps = (start[:, None] + r_int).clamp(max=t - 1)  # (N, L)
-        inside = r_int < written[:, None]  # (N, L)
-        rows = row[:, None].expand_as(steps)
+        part = slice(lo, lo + n)
+        lo += n
+        k_rows, k_steps = rows[part, :w], steps[part, :w]
 
-        def normal(stream: str, rows=rows, steps=steps) -> Tensor:
+        def normal(stream: str, rows=k_rows, steps=k_steps) -> Tensor:
             # the values of rng.normal(stream, (T, C)) at the window's cells, drawn for those cells only
             cells = steps[:, :, None] * c + chans
             flat_rows = rows[:, :, None].expand_as(cells)
             return normals_at(rng, stream, (t, c), flat_rows.reshape(-1), cells.reshape(-1)).view(cells.shape)
 
         window = Window(
-            x=x[rows, steps],
-            r=(r_int.to(x.dtype)[:, :, None]).expand(len(row), width, 1),
-            start=start[:, None, None],
-            length=length[:, None, None],
-            s=events.strength[row, slot].to(x.dtype)[:, None, None],
-            g=events.sign[row, slot].to(x.dtype)[:, None, None],
-            mu=mu[row],
-            sd=sd[row],
-            row=row,
-            steps=steps,
+            x=gathered[part, :w].contiguous(),  # the kind's own window shape, as if gathered alone
+            r=r_float[:, :w].expand(n, w, 1),
+            start=start[part, None, None],
+            length=length[part, None, None],
+            s=strength[part, None, None],
+            g=sign[part, None, None],
+            mu=mu[part],
+            sd=sd[part],
+            row=row[part],
+            steps=k_steps.contiguous(),
             series=x,
             normal=normal,
         )
-        new = fn(window)
-        channel = events.channel[row, slot][:, None]
-        cmask = (channel == -1) | (channel == chans[None, :])  # (N, C)
-        keep = inside.reshape(-1)
-        flat_rows, flat_steps = rows.reshape(-1)[keep], steps.reshape(-1)[keep]
-        cm = cmask[:, None, :].expand(-1, width, -1).reshape(-1, c)[keep]
-        y[flat_rows, flat_steps] = torch.where(cm, new.reshape(-1, c)[keep], window.x.reshape(-1, c)[keep])
-        labels[flat_rows, flat_steps] = cm
+        new[part, :w] = fn(window)
+    channel = events.channel[row, slot][:, None]
+    cmask = (channel == -1) | (channel == chans[None, :])  # (N, C)
+    keep = inside.reshape(-1)
+    flat_rows, flat_steps = rows.reshape(-1)[keep], steps.reshape(-1)[keep]
+    cm = cmask[:, None, :].expand(-1, width, -1).reshape(-1, c)[keep]
+    y[flat_rows, flat_steps] = torch.where(cm, new.reshape(-1, c)[keep], gathered.reshape(-1, c)[keep])
+    labels[flat_rows, flat_steps] = cm
     return y, labels
 
 

@@ -195,3 +195,39 @@ def test_two_pass_std_is_the_same_in_any_block_of_series(monkeypatch, block_rows
     assert got.shape == (32, 1, channels) and got.dtype == torch.float32
     assert torch.equal(got, x.std(1, keepdim=True))
     assert torch.equal(x, before)
+
+
+def test_a_mixed_batch_writes_each_kind_as_that_kind_alone_would():
+    """Events of every kind gathered together (one slice per kind, windows of different widths, an
+    event running past the series end) give each kind's values and labels bit for bit as a batch
+    holding only that kind's events, and leave every other value as it was."""
+    from anomaly_lab.modalities.timeseries.events import Events
+
+    x = torch.randn(24, 120, 3, generator=torch.Generator().manual_seed(5))
+    kinds = ["extremum", "level_shift", "platform", "amplitude", "trend", "variance", "frequency", "pattern"]
+    kinds += ["pattern_shift", "mode_correlation"]
+    place = RandomPlacement(kinds=kinds, count=(2, 5), length=(4, 30), channels="one", min_gap=1)
+    rng = CounterRNG(8, torch.arange(100, 124))
+    ev = place.place(rng, 120, 3)
+    ev.start[0, 0], ev.length[0, 0] = 110, 25  # past the end: only steps 110 .. 119 are written
+    ev.kind[0, 0] = ALL_KINDS.index("trend")
+    ev.kind[0, 1:] = -1
+    y, labels = apply_events(x, ev, rng)
+    present = sorted(set(ev.kind[ev.valid].tolist()))
+    assert len(present) == len(kinds)
+    seen = torch.zeros_like(labels)
+    for k in present:
+        own = ev.kind == k
+        alone = Events(
+            *(
+                torch.where(own, f, torch.full_like(f, -1) if f is ev.kind else f)
+                for f in (ev.start, ev.length, ev.kind, ev.channel, ev.strength, ev.sign)
+            )
+        )
+        y_k, labels_k = apply_events(x, alone, rng)
+        assert torch.equal(labels & labels_k, labels_k)
+        assert torch.equal(y[labels_k], y_k[labels_k])
+        seen |= labels_k
+    assert torch.equal(seen, labels)
+    assert torch.equal(y[~labels], x[~labels])
+    assert bool(labels[0, 110:, :].any()) and not bool(labels[0, :110].any())
