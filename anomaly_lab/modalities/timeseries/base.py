@@ -62,6 +62,13 @@ from anomaly_lab.modalities.timeseries.channelwise import channelwise, channelwi
 _ECG_WAVES = ((0.12, 0.20, 0.025), (-0.15, 0.36, 0.010), (1.0, 0.40, 0.012), (-0.25, 0.44, 0.012), (0.30, 0.65, 0.040))
 
 
+#: float32 exp underflows to exactly +0 below this (2**-150 = exp(-103.97); tested on the vectorised
+#: and the scalar path). On CPU an underflowing exp costs about 20x a normal one (measured 46 ms
+#: against 2.9 ms for 2.56 M values), so ``ecg`` sets arguments below it to -0 first and their results
+#: to +0. (Results in the denormal range above it stay slow but are kept exactly.)
+EXP_ZERO = -104.0
+
+
 @dataclass
 class ShapeInput:
     """What a shape function gets for its ``k`` channels: ``frac``/``cycles`` ``(B, T, k)``, the
@@ -120,9 +127,13 @@ def sawtooth(s: ShapeInput) -> Tensor:
 def ecg(s: ShapeInput) -> Tensor:
     """Five Gaussian bumps per beat (McSharry et al.'s wave shapes)."""
     out = torch.zeros_like(s.frac)
-    bump = torch.empty_like(s.frac)  # one scratch tensor for the five waves
+    bump, keep = torch.empty_like(s.frac), torch.empty_like(s.frac)  # scratch for the five waves
     for a, mu, width in _ECG_WAVES:  # five waves per beat: a exp(-(frac - mu)^2 / (2 width^2))
-        torch.sub(s.frac, mu, out=bump).pow_(2).neg_().div_(2 * width * width).exp_().mul_(a)
+        torch.sub(s.frac, mu, out=bump).pow_(2).neg_().div_(2 * width * width)
+        # most of a beat for the narrow waves is below EXP_ZERO, where exp is exactly +0: those
+        # arguments become -0 (exp 1, fast) and their results +0 (1 x 0); the rest is exp x 1
+        torch.ge(bump, EXP_ZERO, out=keep)
+        bump.mul_(keep).exp_().mul_(keep).mul_(a)
         out.add_(bump)  # 0 + the first wave, as before (keeps a zero's sign the same)
     return out
 

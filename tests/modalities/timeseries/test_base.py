@@ -94,3 +94,102 @@ def test_config_dict_round_trips():
     again = BaseSeries(**base.config_dict())
     assert again.config_dict() == base.config_dict()
     assert math.isclose(again.period[0], 30.0)
+
+
+def _reference_shape(name, frac, cycles, n=6):
+    """The shapes' direct formulas (fresh tensors, no in-place steps), for bit-for-bit comparison."""
+    from anomaly_lab.modalities.timeseries.base import _ECG_WAVES
+
+    if name == "sine":
+        return torch.sin(2 * math.pi * frac)
+    if name == "cosine":
+        return torch.cos(2 * math.pi * frac)
+    if name == "sawtooth":
+        return 2 * frac - 1
+    if name == "ecg":
+        out = torch.zeros_like(frac)
+        for a, mu, width in _ECG_WAVES:
+            out = out + a * torch.exp(-((frac - mu) ** 2) / (2 * width * width))
+        return out
+    x = (2 * math.pi) * frac.double()
+    half = torch.sin(x / 2)
+    value = torch.where(half.abs() > 1e-9, torch.sin(n * x / 2) / (n * half), torch.ones_like(x))
+    if n % 2 == 0:
+        value = torch.where(torch.floor(cycles).remainder(2) == 1, -value, value)
+    return value.to(torch.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "n"), [("sine", 0), ("cosine", 0), ("sawtooth", 0), ("ecg", 0), ("dirichlet", 5), ("dirichlet", 6)]
+)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_in_place_shapes_give_their_direct_formulas_bit_for_bit(name, n, channels):
+    """The shapes computed in their own tensor (sine, cosine, sawtooth, ecg) or in place (dirichlet)
+    give the values of their direct formulas exactly, for a series of that shape alone and among
+    other shapes; ecg's cut of exp's underflow (EXP_ZERO) changes no value."""
+    from anomaly_lab.modalities.timeseries.base import SHAPE_REGISTRY, ShapeInput
+
+    t = 3001
+    period = torch.tensor([[[37.3, 51.0, 24.6][:channels]]]).expand(4, 1, channels)
+    cycles = torch.arange(t, dtype=torch.float32)[None, :, None] / period + torch.rand(4, 1, channels)
+    frac = torch.frac(cycles)
+    expected = _reference_shape(name, frac, cycles, n)
+    options = {"periodicity": n} if name == "dirichlet" else {}
+    cols = torch.arange(channels)
+    given = frac.clone()
+    got = SHAPE_REGISTRY[name].obj(
+        ShapeInput(CounterRNG(0, range(4)), given, cycles, cols, period, (20.0, 60.0), t, options)
+    )
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+    if name == "ecg":
+        from anomaly_lab.modalities.timeseries.base import EXP_ZERO
+
+        narrow = -((frac - 0.36) ** 2) / (2 * 0.01 * 0.01)  # the Q wave's exp arguments
+        assert float((narrow < EXP_ZERO).float().mean()) > 0.5  # most underflow: the cut is exercised
+    shapes = [name, "square"] if name != "sine" else ["sine", "cosine"]
+    base = BaseSeries(
+        shapes * 2,
+        channels=4,
+        length=500,
+        noise=(0.0, 0.0),
+        offset=(0.0, 0.0),
+        amplitude=(1.0, 1.0),
+        shape_options=options or None,
+    )
+    alone = BaseSeries(
+        [name],
+        channels=4,
+        length=500,
+        noise=(0.0, 0.0),
+        offset=(0.0, 0.0),
+        amplitude=(1.0, 1.0),
+        shape_options=options or None,
+    )
+    rng = CounterRNG(3, [5, 9])
+    assert torch.equal(base.make(rng)[:, :, 0::2], alone.make(rng)[:, :, 0::2])  # the same draws per channel
+
+
+def test_exp_is_exactly_zero_below_exp_zero():
+    """EXP_ZERO's claim, on the vectorised path and the scalar remainder: +0, never -0 or a denormal."""
+    from anomaly_lab.modalities.timeseries.base import EXP_ZERO
+
+    x = torch.linspace(-400.0, EXP_ZERO, 100_003)[:-1]
+    assert float(x.max()) < EXP_ZERO
+    for part in (x, x[:5].clone(), x[-7:].clone()):
+        out = torch.exp(part)
+        assert bool((out == 0).all()) and not bool(out.signbit().any())
+    assert float(torch.exp(torch.tensor(EXP_ZERO + 0.2))) > 0  # just above: a denormal, computed as is
+
+
+def test_random_walk_with_every_channel_or_some_is_the_cumulated_draw():
+    walk = BaseSeries(
+        ["random_walk"], channels=3, length=300, noise=(0.0, 0.0), offset=(0.0, 0.0), amplitude=(1.0, 1.0)
+    )
+    mixed = BaseSeries(
+        ["sine", "random_walk"], channels=4, length=300, noise=(0.0, 0.0), offset=(0.0, 0.0), amplitude=(1.0, 1.0)
+    )
+    rng = CounterRNG(2, [0, 4])
+    steps = rng.normal("base/walk", (300, 3))  # one column per channel up to the last walk channel
+    assert torch.equal(walk.make(rng), steps.cumsum(1) * (2.0 / math.sqrt(300)))
+    steps = rng.normal("base/walk", (300, 4))
+    assert torch.equal(mixed.make(rng)[:, :, 1::2], steps[:, :, [1, 3]].cumsum(1) * (2.0 / math.sqrt(300)))
