@@ -76,10 +76,11 @@ class ShapeInput:
     the series length ``t``, the options (its registry defaults overridden by ``shape_options``).
 
     ``frac`` is the shape's own tensor: a shape marked :func:`writes_frac` may compute its values
-    in it; such a shape does not read ``cycles``, which is then None when it is the only shape."""
+    in it; such a shape does not read ``cycles``, which is then None when it is the only shape.
+    When every shape of a series is marked :func:`phase_free`, both are None."""
 
     rng: CounterRNG
-    frac: Tensor
+    frac: Tensor | None
     cycles: Tensor | None
     cols: Tensor
     period: Tensor
@@ -99,6 +100,13 @@ def writes_frac(fn: Callable[[ShapeInput], Tensor]) -> Callable[[ShapeInput], Te
     noisy values: on CPU every fresh full-size tensor costs its page faults (about 1 ms per
     2.5 MB measured here, as much as the sine itself), so the intermediates are not allocated."""
     fn.writes_frac = True
+    return fn
+
+
+def phase_free(fn: Callable[[ShapeInput], Tensor]) -> Callable[[ShapeInput], Tensor]:
+    """Mark a shape that reads neither ``frac`` nor ``cycles`` (it draws its own values): a series
+    of such shapes only skips making the two full-size tensors."""
+    fn.phase_free = True
     return fn
 
 
@@ -139,10 +147,11 @@ def ecg(s: ShapeInput) -> Tensor:
 
 
 def _unit_steps(s: ShapeInput) -> Tensor:
-    return torch.arange(s.t, dtype=torch.float32, device=s.frac.device)[None, :, None] / max(1, s.t - 1)
+    return torch.arange(s.t, dtype=torch.float32, device=s.rng.device)[None, :, None] / max(1, s.t - 1)
 
 
 @shape("random_walk")
+@phase_free
 def random_walk(s: ShapeInput) -> Tensor:
     """Cumulative Gaussian steps, scaled by 2 / sqrt(T)."""
     k = int(s.cols.max()) + 1
@@ -153,6 +162,7 @@ def random_walk(s: ShapeInput) -> Tensor:
 
 
 @shape("polynomial")
+@phase_free
 def polynomial(s: ShapeInput) -> Tensor:
     """a (t/T) + b (t/T)^2 with a, b drawn in [-1, 1]."""
     steps = _unit_steps(s)
@@ -192,9 +202,10 @@ def m_sequence(complexity: int) -> np.ndarray:
 
 
 @shape("mls", defaults={"complexity": 7, "smoothing": 0.01})
+@phase_free
 def mls(s: ShapeInput) -> Tensor:
     """GutenTAG's maximum length sequence, cumulated, smoothed and min-max scaled to [-1, 1]."""
-    seq = torch.as_tensor(m_sequence(s.options["complexity"]), device=s.frac.device)
+    seq = torch.as_tensor(m_sequence(s.options["complexity"]), device=s.rng.device)
     period = seq.numel()
     size = int(s.options["smoothing"] * 100)
     size = size if size > 0 else 1
@@ -202,7 +213,7 @@ def mls(s: ShapeInput) -> Tensor:
     shift = s.rng.integers("base/mls_shift", (k,), period)[:, s.cols]  # (B, k): the LFSR's start
     rotated = seq[(torch.arange(period, device=seq.device)[None, :, None] + shift[:, None, :]) % period]
     sums = rotated.cumsum(1)  # (B, P, k): one period from that start, cumulated (then repeated)
-    steps = torch.arange(s.t + size - 1, device=s.frac.device) % period
+    steps = torch.arange(s.t + size - 1, device=s.rng.device) % period
     data = sums[:, steps]  # (B, T + size - 1, k)
     if size > 1:
         from scipy.stats import norm
@@ -248,9 +259,10 @@ def cbf_patterns(s: ShapeInput) -> tuple[Tensor, ...]:
 
 
 @shape("cylinder_bell_funnel", defaults={"pattern_length_sd": 0.0, "pattern_amplitude_sd": 2.0})
+@phase_free
 def cylinder_bell_funnel(s: ShapeInput) -> Tensor:
     """Cylinder, bell and funnel patterns one after another with random gaps (GutenTAG's placement)."""
-    t, device = s.t, s.frac.device
+    t, device = s.t, s.rng.device
     start, length, kind, amp, alive = cbf_patterns(s)
     m = start.shape[1]
     b, kc = start.shape[0], start.shape[2]
@@ -274,13 +286,14 @@ def cylinder_bell_funnel(s: ShapeInput) -> Tensor:
 
 
 @shape("random_mode_jump")
+@phase_free
 def random_mode_jump(s: ShapeInput) -> Tensor:
     """+-1 held for blocks of round(P) steps, shared by every such channel of a series."""
     low, high = s.period_range
     block = torch.round(s.rng.uniform("base/rmj_period", (), low, high)).to(torch.int64).clamp(min=1)  # (B,)
     blocks = math.ceil(s.t / max(1, round(low))) + 1
     modes = torch.where(s.rng.bits("base/rmj_modes", (blocks,)) & 1 == 1, 1.0, -1.0)  # (B, blocks)
-    which = torch.arange(s.t, device=s.frac.device)[None, :] // block[:, None]
+    which = torch.arange(s.t, device=s.rng.device)[None, :] // block[:, None]
     return torch.take_along_dim(modes, which, 1)[:, :, None].expand(-1, -1, s.cols.numel())
 
 
@@ -453,23 +466,23 @@ class BaseSeries:
         phase = rng.uniform("base/phase", (1, c))  # fraction of a period
         noise = rng.uniform("base/noise", (1, c), *self.noise)
         # (B, T, C): steps / period + phase, the per-channel ops with long inner loops (channelwise)
-        cycles = channelwise_("add", channelwise("div", steps.expand(1, t, c).contiguous(), period), phase)
         names = list(dict.fromkeys(self.channel_shapes))
-        if len(names) == 1 and getattr(SHAPE_REGISTRY[names[0]].obj, "writes_frac", False):
-            frac, cycles = cycles.frac_(), None  # the one tensor becomes the series (see writes_frac)
+        fns = [SHAPE_REGISTRY[name].obj for name in names]
+        if all(getattr(fn, "phase_free", False) for fn in fns):
+            frac = cycles = None
         else:
-            frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
+            cycles = channelwise_("add", channelwise("div", steps.expand(1, t, c).contiguous(), period), phase)
+            if len(names) == 1 and getattr(fns[0], "writes_frac", False):
+                frac, cycles = cycles.frac_(), None  # the one tensor becomes the series (see writes_frac)
+            else:
+                frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
         x = None if len(names) == 1 else torch.zeros(b, t, c, device=device)
         for name in names:  # a loop over shapes, not samples
             cols = torch.tensor([k for k, s in enumerate(self.channel_shapes) if s == name], device=device)
             defaults = SHAPE_OPTIONS[name]
             options = {**defaults, **{k: v for k, v in self.shape_options.items() if k in defaults}}
-            pick = (
-                (frac, cycles, cols, period)
-                if x is None
-                else (frac[:, :, cols], cycles[:, :, cols], cols, period[:, :, cols])
-            )
-            part = ShapeInput(rng, *pick, self.period, t, options)
+            own = (lambda v: v) if x is None else (lambda v, cols=cols: None if v is None else v[:, :, cols])
+            part = ShapeInput(rng, own(frac), own(cycles), cols, own(period), self.period, t, options)
             value = SHAPE_REGISTRY[name].obj(part)
             if x is None:  # one shape on every channel: its values are the series (written in place below)
                 x = value.to(torch.float32).contiguous()

@@ -193,3 +193,22 @@ def test_random_walk_with_every_channel_or_some_is_the_cumulated_draw():
     assert torch.equal(walk.make(rng), steps.cumsum(1) * (2.0 / math.sqrt(300)))
     steps = rng.normal("base/walk", (300, 4))
     assert torch.equal(mixed.make(rng)[:, :, 1::2], steps[:, :, [1, 3]].cumsum(1) * (2.0 / math.sqrt(300)))
+
+
+@pytest.mark.parametrize("name", ["random_walk", "polynomial", "mls", "cylinder_bell_funnel", "random_mode_jump"])
+def test_phase_free_shapes_read_neither_frac_nor_cycles(name):
+    """A shape marked phase_free gives the same values whether frac and cycles are given or None
+    (so a series of such shapes can skip making them), alone and mixed with another such shape."""
+    from anomaly_lab.modalities.timeseries.base import SHAPE_OPTIONS, SHAPE_REGISTRY, ShapeInput
+
+    fn = SHAPE_REGISTRY[name].obj
+    assert getattr(fn, "phase_free", False)
+    t, rng = 700, CounterRNG(4, [1, 8, 30])
+    cols = torch.tensor([0, 2])
+    period = torch.full((3, 1, 2), 45.0)
+    cycles = torch.rand(3, t, 2) * 20
+    given = fn(ShapeInput(rng, torch.frac(cycles), cycles, cols, period, (40.0, 50.0), t, SHAPE_OPTIONS[name]))
+    without = fn(ShapeInput(rng, None, None, cols, period, (40.0, 50.0), t, SHAPE_OPTIONS[name]))
+    assert torch.equal(given, without) and given.shape == (3, t, 2)
+    x = BaseSeries([name, "random_walk"], channels=4, length=t, noise=(0.0, 0.0)).make(rng)
+    assert x.shape == (3, t, 4) and bool(torch.isfinite(x).all())
