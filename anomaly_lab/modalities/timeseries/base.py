@@ -225,7 +225,7 @@ def mls(s: ShapeInput) -> Tensor:
         data = torch.nn.functional.conv1d(flat, kernel.flip(0)[None, None]).reshape(b, kc, s.t).permute(0, 2, 1)
     lo, hi = data.amin(1, keepdim=True), data.amax(1, keepdim=True)
     span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
-    return ((data - lo) / span * 2 - 1).to(torch.float32)
+    return data.sub_(lo).div_(span).mul_(2).sub_(1).to(torch.float32)  # data is this call's own tensor
 
 
 def _below(u: Tensor, n: Tensor) -> Tensor:
