@@ -183,14 +183,14 @@ def dirichlet(s: ShapeInput) -> Tensor:
     n = s.options["periodicity"]
     x = s.frac.double().mul_(2 * math.pi)  # the double steps below in place: one tensor, not a dozen
     half = torch.div(x, 2).sin_()
-    far = half.abs() > 1e-9  # sin(x / 2) away from 0: the quotient; at 0 the limit, 1
+    near = torch.le(half, 1e-9).logical_and_(torch.ge(half, -1e-9))  # |sin(x / 2)| <= 1e-9: the limit, 1
     value = x.mul_(n).div_(2).sin_().div_(half.mul_(n))  # sin(n x / 2) / (n sin(x / 2))
-    value.masked_fill_(~far, 1.0)
+    value = value.masked_fill_(near, 1.0).to(torch.float32)
     # diric(x + 2 pi, n) = (-1)^(n - 1) diric(x, n): whole periods elapsed flip the sign for even n
-    if n % 2 == 0:
+    if n % 2 == 0:  # flipped after the rounding to float32, which rounds -v to exactly -round(v)
         odd = torch.floor(s.cycles).remainder_(2)  # 1 after an odd number of whole periods, else 0
         value.mul_(odd.mul_(-2).add_(1))  # times -1 or 1: exactly -value or value
-    return value.to(torch.float32)
+    return value
 
 
 @functools.lru_cache(maxsize=16)
