@@ -15,7 +15,6 @@ manifest), since it changes the values made at a fixed seed.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Sequence
 
@@ -25,6 +24,7 @@ from torch import Tensor
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import check_choice, check_range
 from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
+from anomaly_lab.core.spare import SpareOutputs
 from anomaly_lab.sources import ImageSource, load_source
 from anomaly_lab.synth.geometry import resize, resize_8bit
 from anomaly_lab.synth.photometric import clamp_per_image
@@ -70,7 +70,7 @@ class RandomAnomalyGenerator:
         self.anomaly_prob, self.class_mode, self.seed = float(anomaly_prob), class_mode, seed
         self.mean, self.std = float(mean), float(std)
         self._bank: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
-        self._spare: tuple[Tensor, int] | None = None
+        self._spares = SpareOutputs()
         self._local = threading.local()
 
     #: the resized source bank (float32, kept twice: in [0, 1] and normalised) is kept when it is at
@@ -148,7 +148,7 @@ class RandomAnomalyGenerator:
 
     def __getstate__(self):  # a copy for a worker process: the per-thread state is not sent
         state = dict(self.__dict__)
-        state["_local"], state["_spare"] = None, None
+        state["_local"], state["_spares"] = None, SpareOutputs()
         return state
 
     def __setstate__(self, state):
@@ -170,20 +170,7 @@ class RandomAnomalyGenerator:
         x = (out or {}).get("x")
         if fits(x):
             return x
-        spare, self._spare = self._spare, None
-        if spare is not None:
-            x, users, refs = spare
-            # held by nobody: no more Python references to the tensor than when it was new (a tuple
-            # holding it and a local name, as here) and no other tensor (a view) on its storage
-            if fits(x) and sys.getrefcount(x) <= refs and not x.is_shared() and _storage_users(x) <= users:
-                self._spare = spare
-                return x
-            del x
-        x = torch.empty(shape, dtype=torch.float32, device=self.device)
-        if self.device.type == "cpu" and hasattr(torch._C, "_storage_Use_Count"):
-            held = (x, _storage_users(x))
-            self._spare = (*held, sys.getrefcount(x) - 1)  # the counts with only ours (less ``held``)
-        return x
+        return self._spares.take("x", shape, torch.float32, self.device)
 
     def generate(self, indices: Tensor | Sequence[int], out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """The batch of ``indices``; ``out["x"]``, when given with the right shape, dtype and device,
@@ -280,12 +267,6 @@ class RandomAnomalyGenerator:
         y[:, :t] = is_anom.to(torch.int64)
         y[:, t] = torch.where(has, slot, torch.full_like(slot, t))
         return {"x": x, "y": y, "recipe_a": rec_a, "recipe_b": rec_b, "digit": digit}
-
-
-def _storage_users(t: Tensor) -> int:
-    """How many tensors share ``t``'s storage (``t`` and its views)."""
-    storage = t.untyped_storage()
-    return torch._C._storage_Use_Count(storage._cdata)
 
 
 _TINY = torch.tensor([1e-39])  # a float32 subnormal
