@@ -18,6 +18,7 @@ from torch import Tensor
 from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
+from anomaly_lab.core.spare import SpareOutputs
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
 from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
 from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
@@ -122,6 +123,7 @@ class SpectrogramGenerator:
         self.chunk_pixels = chunk_pixels or (1 << 24 if self.device.type == "cuda" else 1 << 20)
         self._grid = Grid.make(time_bins, freq_bins, self.device)
         self._cumulative = torch.tensor(self.probabilities, dtype=torch.float64, device=self.device).cumsum(0)
+        self._spares = SpareOutputs()
 
     class_names = CLASS_NAMES
     num_classes = NUM_CLASSES
@@ -176,12 +178,16 @@ class SpectrogramGenerator:
             if b and (int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES):
                 raise ConfigError(f"classes must lie in [0, {NUM_CLASSES - 1}]; got {y.tolist()}")
         rows = max(1, self.chunk_pixels // (self.time_bins * self.freq_bins))
+        # x, the largest output, is written in place: into the batch's tensor (the one returned last
+        # time once the caller has dropped it, see SpareOutputs), chunk by chunk, with no final copy
+        x = self._spares.take("x", (b, 4, self.time_bins, self.freq_bins), torch.float32, self.device)
         if b <= rows:
-            return self._generate(idx, y)
-        parts = [self._generate(idx[lo : lo + rows], y[lo : lo + rows]) for lo in range(0, b, rows)]  # chunks of rows
-        return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+            return self._generate(idx, y, x)
+        parts = [self._generate(idx[lo : lo + rows], y[lo : lo + rows], x[lo : lo + rows]) for lo in range(0, b, rows)]
+        return {key: x if key == "x" else torch.cat([p[key] for p in parts]) for key in parts[0]}
 
-    def _generate(self, idx: Tensor, y: Tensor) -> dict[str, Tensor]:
+    def _generate(self, idx: Tensor, y: Tensor, out: Tensor) -> dict[str, Tensor]:
+        """The batch of ``idx`` (classes ``y``), its ``x`` written into ``out`` ``(B, 4, T, F)``."""
         b = idx.numel()
         g = self._grid
         t_bins, f_bins = self.time_bins, self.freq_bins
@@ -211,16 +217,24 @@ class SpectrogramGenerator:
         base = sky * gain + add
         amp = level[:, None] * pol
         if self.device.type == "cpu" and _FUSED_CPU:
-            x = self._pixels_fused(idx, base, amp, sigma, noise, drop, rho)
+            x = self._pixels_fused(idx, base, amp, sigma, noise, drop, rho, out)
         else:
             signal = base.unsqueeze(1) * amp[:, :, None, None]  # (B, 4, T, F)
             x = signal * torch.exp(sigma[:, :, None, None] * noise.unsqueeze(1) * self._pixel_noise(idx, rho))
             x = x.masked_fill_(drop.unsqueeze(1), 0.0)
-            x = apply_scaling(x, self.scale, self.scale_percentiles)
+            x = out.copy_(apply_scaling(x, self.scale, self.scale_percentiles))
         return {"x": x, "y": y, "anomalous": (y > 0).to(torch.int64), "mask": mask, "strength": strength}
 
     def _pixels_fused(
-        self, idx: Tensor, base: Tensor, amp: Tensor, sigma: Tensor, noise: Tensor, drop: Tensor, rho: Tensor
+        self,
+        idx: Tensor,
+        base: Tensor,
+        amp: Tensor,
+        sigma: Tensor,
+        noise: Tensor,
+        drop: Tensor,
+        rho: Tensor,
+        out: Tensor,
     ) -> Tensor:
         """The CPU path of ``x``: noise, signal, lost data and scaling made for a few samples at a time
         (``_FUSED_CHUNK_VALUES`` pixels), in reused buffers that stay in the cache, instead of a dozen
@@ -229,7 +243,6 @@ class SpectrogramGenerator:
         b, n = idx.numel(), self.time_bins * self.freq_bins
         half = (n + 1) // 2
         rows = max(1, _FUSED_CHUNK_VALUES // n)
-        out = torch.empty(b, 4, self.time_bins, self.freq_bins)
         x = np.empty((min(rows, b), 4, n), dtype=np.float32)
         common, own_noise, tmp = (np.empty((min(rows, b), 2 * half), dtype=np.float32) for _ in range(3))
         base_np, noise_np = base.reshape(b, n).numpy(), noise.reshape(b, n).numpy()

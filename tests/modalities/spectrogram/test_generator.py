@@ -192,3 +192,22 @@ def test_cuda_matches_cpu():
     assert cuda["x"].device.type == "cuda"
     assert torch.equal(cpu["y"], cuda["y"].cpu()) and torch.equal(cpu["mask"], cuda["mask"].cpu())
     assert torch.allclose(cpu["x"], cuda["x"].cpu(), atol=1e-4)
+
+
+@pytest.mark.parametrize("chunk_pixels", [None, 2 * 24 * 24])
+def test_a_kept_batch_is_never_overwritten_and_a_dropped_one_is_written_again(chunk_pixels):
+    """x is written in place into the batch's tensor (chunk by chunk when the batch is chunked): a
+    batch the caller keeps keeps its values through later calls; a dropped one's tensor is reused,
+    with the values a fresh generator makes."""
+    gen = SpectrogramGenerator(24, 24, seed=4, device="cpu", chunk_pixels=chunk_pixels)
+    fresh = SpectrogramGenerator(24, 24, seed=4, device="cpu", chunk_pixels=chunk_pixels)
+    kept = gen.generate(torch.arange(6))
+    copy = kept["x"].clone()
+    for k in range(3):
+        gen.generate(torch.arange(10 + 6 * k, 16 + 6 * k))
+    assert torch.equal(kept["x"], copy) and torch.equal(copy, fresh.generate(torch.arange(6))["x"])
+    ptr = gen.generate(torch.arange(40, 46))["x"].data_ptr()
+    again = gen.generate(torch.arange(50, 56))
+    assert again["x"].data_ptr() == ptr
+    expected = fresh.generate(torch.arange(50, 56))
+    assert all(torch.equal(again[key], expected[key]) for key in expected)
