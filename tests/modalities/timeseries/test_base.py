@@ -147,24 +147,9 @@ def test_in_place_shapes_give_their_direct_formulas_bit_for_bit(name, n, channel
         narrow = -((frac - 0.36) ** 2) / (2 * 0.01 * 0.01)  # the Q wave's exp arguments
         assert float((narrow < EXP_ZERO).float().mean()) > 0.5  # most underflow: the cut is exercised
     shapes = [name, "square"] if name != "sine" else ["sine", "cosine"]
-    base = BaseSeries(
-        shapes * 2,
-        channels=4,
-        length=500,
-        noise=(0.0, 0.0),
-        offset=(0.0, 0.0),
-        amplitude=(1.0, 1.0),
-        shape_options=options or None,
-    )
-    alone = BaseSeries(
-        [name],
-        channels=4,
-        length=500,
-        noise=(0.0, 0.0),
-        offset=(0.0, 0.0),
-        amplitude=(1.0, 1.0),
-        shape_options=options or None,
-    )
+    plain = {"channels": 4, "length": 500, "noise": (0.0, 0.0), "offset": (0.0, 0.0), "amplitude": (1.0, 1.0)}
+    base = BaseSeries(shapes * 2, shape_options=options or None, **plain)
+    alone = BaseSeries([name], shape_options=options or None, **plain)
     rng = CounterRNG(3, [5, 9])
     assert torch.equal(base.make(rng)[:, :, 0::2], alone.make(rng)[:, :, 0::2])  # the same draws per channel
 
