@@ -38,20 +38,25 @@ class SpareOutputs:
 
     def take(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
         """An uninitialised tensor of this shape, dtype and device: the one handed out last time under
-        ``name`` when nothing else holds it any more, else a new one (kept for next time)."""
-        record = self._held.get(name)
+        ``name`` when nothing else holds it any more, else a new one (kept for next time).
+
+        The record is taken out of the table while it is checked, and the tensor is referenced
+        before it goes back: a second thread asking at the same time finds no record, or one whose
+        tensor is held, and makes its own."""
+        record = self._held.pop(name, None)  # claimed (dict.pop is atomic under the GIL)
         if record is not None:
             t, users, free = record
             fits = t.shape == shape and t.dtype == dtype and t.device == device
             del t  # no reference of ours beyond the record while counting
             if fits and _references(record) <= free and not record[0].is_shared() and storage_users(record[0]) <= users:
-                return record[0]
-            del self._held[name]
+                out = record[0]
+                self._held[name] = record
+                return out
         t = torch.empty(shape, dtype=dtype, device=device)
         if t.device.type == "cpu" and hasattr(torch._C, "_storage_Use_Count"):
             record = [t, storage_users(t), 0]
-            self._held[name] = record
             record[2] = _references(record) - 1  # the count once our local name ``t`` is gone
+            self._held[name] = record
         return t
 
     def clear(self) -> None:
