@@ -59,9 +59,6 @@ class SpareOutputs:
             self._held[name] = record
         return t
 
-    def clear(self) -> None:
-        self._held.clear()
-
     def __getstate__(self) -> dict:  # a copy (another process, deepcopy) starts empty: never shared
         return {}
 

@@ -3,7 +3,6 @@
 import copy
 import pickle
 
-import numpy as np
 import torch
 
 from anomaly_lab.core.spare import SpareOutputs
@@ -25,23 +24,18 @@ def test_a_dropped_tensor_is_handed_out_again():
 
 
 def test_a_held_tensor_a_view_or_a_numpy_array_of_it_is_never_handed_out():
+    """Whatever the caller keeps of a tensor (the tensor, a view on it, a numpy array of it) keeps
+    its values through later takes, each of which writes everything it is given."""
     spares = SpareOutputs()
-    held = take(spares)
-    held.fill_(1.0)
-    other = take(spares)
-    assert other.data_ptr() != held.data_ptr()
-    view = other[1:]
-    ptr = other.data_ptr()
-    del other
-    assert take(spares).data_ptr() != ptr  # a view keeps its storage in use
-    arr = take(spares)
-    as_numpy = arr.numpy()
-    ptr = arr.data_ptr()
-    del arr
-    fresh = take(spares)
-    assert fresh.data_ptr() != ptr
-    fresh.fill_(7.0)
-    assert bool((held == 1.0).all()) and view.shape == (3, 5) and np.shares_memory(as_numpy, as_numpy)
+    held = take(spares).fill_(1.0)
+    view = take(spares).fill_(2.0)[1:]  # only the view is kept
+    as_numpy = take(spares).fill_(3.0).numpy()  # only the numpy array is kept
+    for _ in range(4):
+        fresh = take(spares)
+        assert fresh.data_ptr() not in (held.data_ptr(), view.data_ptr() - 5 * 4, as_numpy.ctypes.data)
+        fresh.fill_(7.0)
+    assert bool((held == 1.0).all()) and bool((view == 2.0).all()) and bool((as_numpy == 3.0).all())
+    assert view.shape == (3, 5) and as_numpy.shape == (4, 5)
 
 
 def test_another_shape_dtype_or_a_shared_tensor_gets_a_new_one():

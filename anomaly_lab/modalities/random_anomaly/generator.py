@@ -148,7 +148,7 @@ class RandomAnomalyGenerator:
 
     def __getstate__(self):  # a copy for a worker process: the per-thread state is not sent
         state = dict(self.__dict__)
-        state["_local"], state["_spares"] = None, SpareOutputs()
+        state["_local"] = None  # (SpareOutputs pickles empty: a copy never shares our outputs)
         return state
 
     def __setstate__(self, state):

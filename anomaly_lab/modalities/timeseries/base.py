@@ -465,25 +465,27 @@ class BaseSeries:
         offset = rng.uniform("base/offset", (1, c), *self.offset)
         phase = rng.uniform("base/phase", (1, c))  # fraction of a period
         noise = rng.uniform("base/noise", (1, c), *self.noise)
-        # (B, T, C): steps / period + phase, the per-channel ops with long inner loops (channelwise)
         names = list(dict.fromkeys(self.channel_shapes))
         fns = [SHAPE_REGISTRY[name].obj for name in names]
         if all(getattr(fn, "phase_free", False) for fn in fns):
             frac = cycles = None
-        else:
+        else:  # (B, T, C): steps / period + phase, per-channel ops with long inner loops (channelwise)
             cycles = channelwise_("add", channelwise("div", steps.expand(1, t, c).contiguous(), period), phase)
             if len(names) == 1 and getattr(fns[0], "writes_frac", False):
                 frac, cycles = cycles.frac_(), None  # the one tensor becomes the series (see writes_frac)
             else:
                 frac = torch.frac(cycles)  # cycles >= 0, so this is cycles - floor(cycles)
         x = None if len(names) == 1 else torch.zeros(b, t, c, device=device)
-        for name in names:  # a loop over shapes, not samples
+        for name, fn in zip(names, fns, strict=True):  # a loop over shapes, not samples
             cols = torch.tensor([k for k, s in enumerate(self.channel_shapes) if s == name], device=device)
             defaults = SHAPE_OPTIONS[name]
             options = {**defaults, **{k: v for k, v in self.shape_options.items() if k in defaults}}
-            own = (lambda v: v) if x is None else (lambda v, cols=cols: None if v is None else v[:, :, cols])
-            part = ShapeInput(rng, own(frac), own(cycles), cols, own(period), self.period, t, options)
-            value = SHAPE_REGISTRY[name].obj(part)
+            if x is None:  # one shape: every channel is its own
+                part = ShapeInput(rng, frac, cycles, cols, period, self.period, t, options)
+            else:
+                own = [None if v is None else v[:, :, cols] for v in (frac, cycles, period)]
+                part = ShapeInput(rng, own[0], own[1], cols, own[2], self.period, t, options)
+            value = fn(part)
             if x is None:  # one shape on every channel: its values are the series (written in place below)
                 x = value.to(torch.float32).contiguous()
             else:
