@@ -3,7 +3,9 @@
 
 Both make the same samples with the same generator (bit-identical output, checked here): ours
 calls ``generate(indices)`` once per batch; the baseline calls ``generate([i])`` sample by sample,
-the way a per-item ``Dataset.__getitem__`` would. Single process. The two are timed in turns
+the way a per-item ``Dataset.__getitem__`` would. One process; a batched call runs its chunks of
+rows side by side on torch's intra-op threads (``core.threads.map_parts``), which a call for one
+sample cannot do. The two are timed in turns
 (ours, baseline, ours, ...) so that a disturbance on a shared machine hits both alike; each figure
 is the median of its runs and the ratio is the ratio of the medians.
 

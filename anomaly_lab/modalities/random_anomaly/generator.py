@@ -25,6 +25,7 @@ from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import check_choice, check_range
 from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.core.spare import SpareOutputs
+from anomaly_lab.core.threads import map_parts
 from anomaly_lab.sources import ImageSource, load_source
 from anomaly_lab.synth.geometry import resize, resize_8bit
 from anomaly_lab.synth.photometric import clamp_per_image
@@ -186,10 +187,8 @@ class RandomAnomalyGenerator:
             if self.device.type != "cpu" or b <= self.cpu_chunk:
                 parts = [self._generate(idx, x)]
             else:
-                parts = [
-                    self._generate(idx[i : i + self.cpu_chunk], x[i : i + self.cpu_chunk])
-                    for i in range(0, b, self.cpu_chunk)
-                ]  # a loop over parts of 256, not over samples
+                self._source_bank()  # made once, before the parts (which may run on several threads)
+                parts = map_parts(self._generate_part, [(idx, x, i) for i in range(0, b, self.cpu_chunk)])
         return {
             "x": x,
             **{
@@ -198,6 +197,15 @@ class RandomAnomalyGenerator:
                 if k != "x"
             },
         }
+
+    def _generate_part(self, part: tuple[Tensor, Tensor, int]) -> dict[str, Tensor]:
+        """``_generate`` on the ``cpu_chunk`` rows from ``start`` (``part = (idx, x, start)``): a loop
+        over parts of 256, not over samples, whose parts may run on threads of their own (``map_parts``;
+        subnormals are flushed per thread)."""
+        idx, x, start = part
+        rows = slice(start, start + self.cpu_chunk)
+        with _flush_denormals(self.device):
+            return self._generate(idx[rows], x[rows])
 
     def _generate(self, idx: Tensor, x: Tensor) -> dict[str, Tensor]:
         """``generate`` for one part, written into ``x`` (B, T+1, 1, S, S)."""

@@ -19,6 +19,7 @@ from anomaly_lab.core.device import resolve_device
 from anomaly_lab.core.errors import ConfigError, check_choice, check_range
 from anomaly_lab.core.rng import MAX_SEED, CounterRNG, as_sample_indices
 from anomaly_lab.core.spare import SpareOutputs
+from anomaly_lab.core.threads import map_parts
 from anomaly_lab.modalities.spectrogram.classes import ANOMALY_CLASSES, CLASS_NAMES, NUM_CLASSES, mixture_weights
 from anomaly_lab.modalities.spectrogram.morphologies import MORPHOLOGIES, Grid, effect_mask, sum_slots
 from anomaly_lab.modalities.spectrogram.scaling import SCALINGS, apply_scaling
@@ -183,8 +184,14 @@ class SpectrogramGenerator:
         x = self._spares.take("x", (b, 4, self.time_bins, self.freq_bins), torch.float32, self.device)
         if b <= rows:
             return self._generate(idx, y, x)
-        parts = [self._generate(idx[lo : lo + rows], y[lo : lo + rows], x[lo : lo + rows]) for lo in range(0, b, rows)]
+        # chunks of rows, not a loop over samples; on CPU they may run on several threads (map_parts)
+        parts = map_parts(self._generate_rows, [(idx, y, x, lo, rows) for lo in range(0, b, rows)], self.device)
         return {key: x if key == "x" else torch.cat([p[key] for p in parts]) for key in parts[0]}
+
+    def _generate_rows(self, part: tuple[Tensor, Tensor, Tensor, int, int]) -> dict[str, Tensor]:
+        """``_generate`` on ``count`` rows from ``lo`` (``part = (idx, y, x, lo, count)``)."""
+        idx, y, x, lo, count = part
+        return self._generate(idx[lo : lo + count], y[lo : lo + count], x[lo : lo + count])
 
     def _generate(self, idx: Tensor, y: Tensor, out: Tensor) -> dict[str, Tensor]:
         """The batch of ``idx`` (classes ``y``), its ``x`` written into ``out`` ``(B, 4, T, F)``."""

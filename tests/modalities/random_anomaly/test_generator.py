@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 import torch
 
@@ -211,3 +213,28 @@ def test_subnormal_setting_is_restored(gen):
     tiny = torch.tensor([1e-39])
     gen.generate(torch.arange(4))
     assert float(tiny * 1.0) != 0.0  # flushing was on only while the batch was made
+
+
+def test_parts_on_two_threads_equal_one_thread_bit_for_bit_with_subnormals_flushed_on_each(gen, monkeypatch):
+    """A batch of 512 is two parts of 256; with two intra-op threads they run side by side
+    (core.threads.map_parts), each thread flushing subnormals itself."""
+    before = torch.get_num_threads()
+    idx = torch.arange(5000, 5512)
+    try:
+        torch.set_num_threads(1)
+        serial = {k: v.clone() for k, v in gen.generate(idx).items()}
+        torch.set_num_threads(2)
+        shared = gen.generate(idx)
+        seen = []
+        make = RandomAnomalyGenerator._generate
+
+        def spy(self, part_idx, x):
+            seen.append((threading.get_ident(), float(torch.tensor([1e-39]) * 1.0) == 0.0, torch.get_num_threads()))
+            return make(self, part_idx, x)
+
+        monkeypatch.setattr(RandomAnomalyGenerator, "_generate", spy)
+        gen.generate(idx)
+    finally:
+        torch.set_num_threads(before)
+    assert set(serial) == set(shared) and all(torch.equal(serial[k], shared[k]) for k in serial)
+    assert len({t for t, _, _ in seen}) == 2 and all(flushed and n == 1 for _, flushed, n in seen)

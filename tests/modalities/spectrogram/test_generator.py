@@ -94,6 +94,21 @@ def test_chunked_batches_equal_one_call():
         gen(chunk_pixels=0)
 
 
+def test_chunks_on_two_threads_equal_one_thread_bit_for_bit():
+    """With two intra-op threads the chunks of rows run side by side (core.threads.map_parts)."""
+    before = torch.get_num_threads()
+    try:
+        out = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            batch = gen(chunk_pixels=5 * 32 * 32).generate(torch.arange(200, 240))  # 8 chunks
+            out[threads] = {k: v.clone() for k, v in batch.items()}
+    finally:
+        torch.set_num_threads(before)
+    for key in out[1]:
+        assert torch.equal(out[1][key], out[2][key]), key
+
+
 def test_uniform_and_road_class_laws():
     idx = torch.arange(20000)
     counts = torch.bincount(gen().draw_classes(idx), minlength=10).double() / len(idx)
