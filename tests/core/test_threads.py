@@ -20,7 +20,6 @@ def two_threads():
 
 def record(part):
     """What a part sees: its value, its thread, torch's thread count and autograd modes."""
-    time.sleep(0.01)  # long enough that the helper takes its share while the caller does its own
     return part, threading.get_ident(), torch.get_num_threads(), torch.is_inference_mode_enabled()
 
 
