@@ -16,6 +16,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from anomaly_lab.cli.process import skip_exit_collections
 from anomaly_lab.core.errors import exit_on_user_error
 
 
@@ -36,4 +37,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    skip_exit_collections()  # a faster exit (anomaly_lab/cli/process.py)
     main()

@@ -19,6 +19,7 @@ Score a finished run with eval.py (python eval.py --help).
 import hydra
 from omegaconf import DictConfig
 
+from anomaly_lab.cli.process import skip_exit_collections
 from anomaly_lab.core.errors import exit_on_user_error
 
 
@@ -32,4 +33,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    skip_exit_collections()  # a faster exit (anomaly_lab/cli/process.py)
     main()

@@ -15,6 +15,7 @@ import math
 import os
 import sys
 
+from anomaly_lab.cli.process import skip_exit_collections
 from anomaly_lab.core.errors import DataFileError, exit_on_user_error
 
 TASKS = ("ano", "eval")
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_exit_collections()
     args = _parser().parse_args(argv)
     task = args.task or args.task_flag
     if task is None or (args.task and args.task_flag and args.task != args.task_flag):
