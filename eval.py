@@ -35,5 +35,5 @@ if __name__ == "__main__":
 
     # compose the run's own data/model/trainer groups unless the command line picks others
     sys.argv[1:1] = run_choice_overrides(sys.argv[1:])
-    skip_exit_collections()  # a faster exit (anomaly_lab/cli/process.py)
     main()
+    skip_exit_collections()  # the work is done: a faster exit (anomaly_lab/cli/process.py)

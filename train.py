@@ -33,5 +33,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    skip_exit_collections()  # a faster exit (anomaly_lab/cli/process.py)
     main()
+    skip_exit_collections()  # the work is done: a faster exit (anomaly_lab/cli/process.py)

@@ -77,7 +77,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    skip_exit_collections()
     args = _parser().parse_args(argv)
     task = args.task or args.task_flag
     if task is None or (args.task and args.task_flag and args.task != args.task_flag):
@@ -90,5 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def console_main() -> int:
+    """The ``anomaly-lab`` command itself: :func:`main`, then, when it succeeded, a faster exit
+    (:func:`~anomaly_lab.cli.process.skip_exit_collections`; not done by ``main``, which callers
+    run in their own processes)."""
+    code = main()
+    if code == 0:
+        skip_exit_collections()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
