@@ -245,6 +245,8 @@ class _FileJob:
     future: object = None
     closed: bool = False
     base: int = 0  # sample index of the file's first row
+    #: set by the main thread when the export stops: the writer drops its file
+    stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def name(self) -> str:
@@ -254,9 +256,22 @@ class _FileJob:
         return split_offset(self.split) + self.first
 
 
+#: seconds a writer waits on an empty queue before it looks at its job's stop flag
+_STOP_POLL_S = 0.25
+
+
 def _queue_batches(job: _FileJob) -> Iterator[dict]:
+    """The batches queued for ``job`` until its end marker. Besides the abort marker, the writer
+    stops on ``job.stop``: a KeyboardInterrupt can land inside the main thread's ``Queue.put`` or
+    between two of its steps, and a writer blocked on the queue for good would keep the export's
+    thread pool, and so the process, from ever exiting (seen about once in 45 interrupts under load)."""
     while True:
-        item = job.queue.get()
+        try:
+            item = job.queue.get(timeout=_STOP_POLL_S)
+        except queue.Empty:
+            if job.stop.is_set():
+                raise _Aborted from None
+            continue
         if item is _END:
             return
         if item is _ABORT:
@@ -634,6 +649,9 @@ class Exporter:
         except BaseException:
             # Files still being fed are dropped; files whose rows are all queued are finished and
             # recorded, so the same command resumes after them.
+            for job in jobs:  # first, so that no writer can wait for good (see _queue_batches)
+                if not job.closed:
+                    job.stop.set()
             for job in started:
                 if not job.closed and not job.future.done():
                     with contextlib.suppress(queue.Empty):

@@ -261,3 +261,50 @@ def test_a_generator_that_reuses_its_output_buffer_still_exports_every_batch(gen
     export(Reusing(gen), tmp_path, size=48, workers=2)
     got = ParquetDataset(str(tmp_path), "train").__getitems__(list(range(48)))
     assert torch.equal(got["x"], gen.generate(torch.arange(48))["x"])
+
+
+# -- a writer never waits for good on an export that stopped -------------------------------------
+def _job():
+    from anomaly_lab.io.writer import _FileJob
+
+    return _FileJob("train", "/nowhere/train-00000.parquet", 0, 4)
+
+
+def test_a_writer_on_an_empty_queue_stops_when_its_job_is_stopped():
+    import threading
+    import time
+
+    from anomaly_lab.io.writer import _queue_batches
+
+    job = _job()
+    outcome = []
+
+    def writer():
+        try:
+            list(_queue_batches(job))
+            outcome.append("finished")
+        except Exception as err:  # _Aborted
+            outcome.append(type(err).__name__)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.1)
+    assert thread.is_alive()  # nothing queued, not stopped: it waits
+    job.stop.set()  # no abort marker reaches the queue (an interrupted put), only the flag
+    thread.join(timeout=5)
+    assert not thread.is_alive() and outcome == ["_Aborted"]
+
+
+def test_a_stopped_job_whose_rows_are_all_queued_still_yields_them_all():
+    from anomaly_lab.io.writer import _END, _queue_batches
+
+    job = _job()
+    job.queue.put({"i": 0})
+    job.queue.put({"i": 1})
+    job.stop.set()
+    got = []
+    reader = _queue_batches(job)
+    got.append(next(reader))
+    job.queue.put(_END)
+    got.extend(reader)
+    assert got == [{"i": 0}, {"i": 1}]
