@@ -26,6 +26,7 @@ import time
 import torch
 
 from anomaly_lab.modalities.spectrogram import SpectrogramGenerator
+from anomaly_lab.modalities.spectrogram.generator import POLARISATIONS
 from anomaly_lab.modalities.spectrogram.scaling import percentile_scale
 
 
@@ -49,7 +50,7 @@ def _noise_alone(idx: torch.Tensor, size: int) -> None:
     from anomaly_lab.core.rng import CounterRNG
 
     rng = CounterRNG(0, idx)
-    for stream in ("noise/common", "noise/XX", "noise/XY", "noise/YX", "noise/YY"):
+    for stream in ("noise/common", *(f"noise/{p}" for p in POLARISATIONS)):  # the generator's own streams
         rng.normal(stream, (size, size))
 
 
