@@ -42,9 +42,56 @@ def machine() -> str:
 
 
 def fmt(v) -> str:
+    if v is None:
+        return ""
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
+
+
+def _figure(v) -> str:
+    """A figure beside its target: four significant digits, so that one just under a target (2.996
+    against 3) does not print as the target itself."""
+    if v is None:
+        return ""
+    return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+
+
+def target_lines(sections) -> list[str]:
+    """The "Targets" table: each row that carries a ``target`` (``op``, ``value``, ``of``: the row's
+    field it applies to, ``what``: how to read it), with this run's figure and whether it is met;
+    a row with no figure (a GPU row on a machine without one) is listed as not run."""
+    lines = []
+    for section, rows, _ in sections:
+        for r in rows:
+            t = r.get("target")
+            if not t:
+                continue
+            got = r.get(t.get("of", "ratio"))
+            if got is None:
+                verdict = "not run here"
+            else:
+                verdict = "met" if _OPS[t["op"]](got, t["value"]) else "**missed**"
+            lines.append(
+                f"| {section}: {r['name']} | {t.get('what', 'ratio')} {t['op']} {fmt(float(t['value']))} | "
+                f"{_figure(got)} | {verdict} |"
+            )
+    if not lines:
+        return []
+    return [
+        "## Targets",
+        "",
+        "The issues' targets and this run's figures (each row's notes say what it was measured against",
+        "and, for a missed target, what the profile says stands in the way).",
+        "",
+        "| benchmark | target | this run | |",
+        "|---|---|---|---|",
+        *lines,
+        "",
+    ]
 
 
 def main(argv=None) -> int:
@@ -88,6 +135,7 @@ def main(argv=None) -> int:
         "Each ratio is ours / baseline (for times and bytes, baseline / ours), both measured in the same run;",
         "higher is better for ours. Targets are from the issues.",
         "",
+        *target_lines(sections),
     ]
     for name, rows, wall in sections:
         lines += [

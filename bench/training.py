@@ -21,6 +21,7 @@ import time
 
 import lightning as L
 import torch
+from timing import NO_GPU
 
 from anomaly_lab.loading.generated import GeneratorDataModule
 from anomaly_lab.modalities.random_anomaly.generator import RandomAnomalyGenerator
@@ -158,6 +159,7 @@ def run(quick: bool = False) -> list[dict]:
     for loop, timed in (("plain loop", measure), ("Lightning fit", measure_lightning)):
         for workers in (0, 1):
             rates = {}
+            on_target = loop == "Lightning fit" and workers == 1
             for name, make in MODELS.items():
                 rate, share, spread = _median_of(runs, timed, make, gen, steps, workers)
                 rates[name] = rate
@@ -168,7 +170,14 @@ def run(quick: bool = False) -> list[dict]:
                         "baseline": None,
                         "unit": "seq/s",
                         "ratio": None,
-                        "notes": f"waiting for data: {100 * share:.1f}% of each step{spread} (target < 20%)",
+                        "notes": f"waiting for data: {100 * share:.1f}% of each step{spread}"
+                        + (" (target < 20%: the loop train.py runs, one data worker)" if on_target else ""),
+                        "wait_pct": 100 * share,
+                        **(
+                            {"target": {"op": "<", "value": 20, "of": "wait_pct", "what": "waiting %"}}
+                            if on_target
+                            else {}
+                        ),
                     }
                 )
             lstm = rates["LSTM proj 10, 110.6K"]
@@ -194,7 +203,20 @@ def run(quick: bool = False) -> list[dict]:
                 f" data {100 * share:.1f}% of each step",
             }
         )
-    if torch.cuda.is_available():  # ``rates`` now holds the one-worker Lightning figures
+    gpu_target = {"op": "<", "value": 5, "of": "wait_pct", "what": "waiting %"}
+    if not torch.cuda.is_available():
+        rows.append(
+            {
+                "name": "train seq/s, CUDA, data made on the GPU",
+                "ours": None,
+                "baseline": None,
+                "unit": "seq/s",
+                "ratio": None,
+                "notes": f"not run: no CUDA device here ({NO_GPU}); target: waiting for data < 5% of each step",
+                "target": gpu_target,
+            }
+        )
+    else:  # ``rates`` now holds the one-worker Lightning figures
         for name, make in MODELS.items():
             rate, share = measure_cuda(make, steps)
             rows.append(
@@ -204,7 +226,9 @@ def run(quick: bool = False) -> list[dict]:
                     "baseline": rates[name],
                     "unit": "seq/s",
                     "ratio": rate / rates[name],
-                    "notes": f"waiting for data: {100 * share:.1f}% of each step (target < 20%); baseline: the same"
+                    "wait_pct": 100 * share,
+                    "target": gpu_target,
+                    "notes": f"waiting for data: {100 * share:.1f}% of each step (target < 5%); baseline: the same"
                     f" model on CPU in a Lightning fit with one data worker ({torch.cuda.get_device_name(0)})",
                 }
             )
