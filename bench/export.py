@@ -187,7 +187,7 @@ def _end_to_end(tmp: str, quick: bool, write_cpu: dict[str, float]) -> list[dict
                 f"{1e3 * statistics.median(gen_cpu):.2f} ms "
                 "generated (on a busy machine the ratio cannot beat their quotient)"
                 + (
-                    f"; target >= 0.8; floor: generation takes {1e3 * gen1:.2f} ms of CPU a row on one thread, "
+                    f"; floor: generation takes {1e3 * gen1:.2f} ms of CPU a row on one thread, "
                     f"building and encoding the published layout {1e3 * write_cpu['none']:.2f} ms uncompressed "
                     f"and {1e3 * write_cpu['zstd']:.2f} ms with zstd (one thread, in one process), so "
                     f"{cores_n} cores perfectly pipelined reach at most {cap['zstd']:.2f} of generation alone "

@@ -41,20 +41,19 @@ def machine() -> str:
     )
 
 
-def fmt(v) -> str:
+def fmt(v, digits: int = 3) -> str:
+    """A table figure; beside its target it gets four digits (``digits``), so that one just under
+    the target (2.996 against 3) does not print as the target itself."""
     if v is None:
         return ""
     if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
 
 
-def _figure(v) -> str:
-    """A figure beside its target: four significant digits, so that one just under a target (2.996
-    against 3) does not print as the target itself."""
-    if v is None:
-        return ""
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+def target_text(t: dict) -> str:
+    """A row's ``target`` as it reads in the tables, e.g. ``ours / Kornia >= 3``."""
+    return f"{t.get('what', 'ratio')} {t['op']} {fmt(float(t['value']))}"
 
 
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
@@ -75,10 +74,7 @@ def target_lines(sections) -> list[str]:
                 verdict = "not run here"
             else:
                 verdict = "met" if _OPS[t["op"]](got, t["value"]) else "**missed**"
-            lines.append(
-                f"| {section}: {r['name']} | {t.get('what', 'ratio')} {t['op']} {fmt(float(t['value']))} | "
-                f"{_figure(got)} | {verdict} |"
-            )
+            lines.append(f"| {section}: {r['name']} | {target_text(t)} | {fmt(got, 4)} | {verdict} |")
     if not lines:
         return []
     return [
@@ -145,9 +141,10 @@ def main(argv=None) -> int:
             "|---|---|---|---|---|---|",
         ]
         for r in rows:
+            notes = r.get("notes", "") + (f"; target: {target_text(r['target'])}" if r.get("target") else "")
             lines.append(
                 f"| {r['name']} | {fmt(r['ours'])} | {fmt(r.get('baseline', ''))} | {r.get('unit', '')} | "
-                f"{fmt(r.get('ratio', ''))} | {r.get('notes', '')} |"
+                f"{fmt(r.get('ratio', ''))} | {notes} |"
             )
         lines.append("")
     with open(args.out, "w") as fh:

@@ -92,7 +92,6 @@ def run(quick: bool = False) -> list[dict]:
                     "that 5x one at a time allows, and the percentile scaling alone "
                     f"{1e3 * statistics.median(scaling) / batch:.2f} ms a sample "
                     f"({1e3 * statistics.median(scaling) / batch / budget:.0%})"
-                    + ("; target >= 5x" if size == 256 else "")
                 ),
                 **({"target": {"op": ">=", "value": 5, "what": "batched / one at a time"}} if size == 256 else {}),
             }

@@ -6,6 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
 import run_all  # noqa: E402
+import timing  # noqa: E402
 
 
 def _row(name, ratio, target, **extra):
@@ -57,4 +58,11 @@ def test_main_writes_the_table_above_the_sections(tmp_path, monkeypatch):
     text = out.read_text()
     assert "| fake: r | ratio >= 5 | 2 | **missed** |" in text
     assert text.index("## Targets") < text.index("## fake")
-    assert "| r | 4 | 2 | s | 2 | n |" in text
+    assert "| r | 4 | 2 | s | 2 | n; target: ratio >= 5 |" in text  # the target once, as data
+
+
+def test_a_cuda_row_left_on_a_cpu_machine_is_listed_as_not_run():
+    row = timing.not_run("RandomAnomaly sequences/s, CUDA", "seq/s", {"op": ">=", "value": 100_000, "of": "ours"})
+    lines = run_all.target_lines([("synthesis", [row], 1.0)])
+    assert "| synthesis: RandomAnomaly sequences/s, CUDA | ratio >= 100,000 |  | not run here |" in lines
+    assert row["ours"] is None and "device_check.sh" in row["notes"]
